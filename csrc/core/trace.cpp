@@ -1,0 +1,344 @@
+// Running libtorch's tracer: input checks, mixed containers, error classification, functions.
+#include <cctype>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <c10/util/Exception.h>
+#include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/lower_tuples.h>
+
+#include "internal.h"
+
+namespace jittrace {
+
+const char* version() {
+  return JITTRACE_VERSION;
+}
+
+namespace detail {
+namespace {
+
+using c10::IValue;
+using torch::jit::Graph;
+using torch::jit::Value;
+
+// A path into nested inputs or outputs, e.g. inputs[1]['mask'], formatted only on error.
+struct Path {
+  std::vector<std::string> parts;
+  std::string str() const {
+    std::string out;
+    for (const auto& p : parts) out += p;
+    return out;
+  }
+  void push_index(size_t i) { parts.push_back("[" + std::to_string(i) + "]"); }
+  void push_key(const std::string& k) { parts.push_back("['" + k + "']"); }
+  void pop() { parts.pop_back(); }
+};
+
+std::string describe(const IValue& v) {
+  if (v.isNone()) return "None";
+  if (v.isTensor()) return "an undefined tensor";
+  return "of type " + v.type()->annotation_str();
+}
+
+std::string message_of(const std::exception& e) {
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) {
+    return c10_error->what_without_backtrace();
+  }
+  return e.what();
+}
+
+[[noreturn]] void bad_input(const std::string& prefix, const Path& path, const std::string& what) {
+  throw InputError(prefix + path.str() + " is " + what +
+                   "; example inputs must be tensors, or tuples, lists and str-keyed dicts of "
+                   "tensors");
+}
+
+void check_input(const std::string& prefix, const IValue& v, Path& path) {
+  if (v.isTensor()) {
+    if (!v.toTensor().defined()) bad_input(prefix, path, describe(v));
+  } else if (v.isTuple() || v.isList()) {
+    const auto elems = v.isTuple() ? v.toTupleRef().elements() : v.toListRef();
+    for (size_t i = 0; i < elems.size(); ++i) {
+      path.push_index(i);
+      check_input(prefix, elems[i], path);
+      path.pop();
+    }
+  } else if (v.isGenericDict()) {
+    for (const auto& entry : v.toGenericDict()) {
+      if (!entry.key().isString()) {
+        bad_input(prefix, path, "a dict with a key " + describe(entry.key()));
+      }
+      path.push_key(entry.key().toStringRef());
+      check_input(prefix, entry.value(), path);
+      path.pop();
+    }
+  } else {
+    bad_input(prefix, path, describe(v));
+  }
+}
+
+// Outputs libtorch's tracer can record: tensors, tuples of outputs, lists of tensors and dicts
+// (the tracer checks a dict's key and value types itself, with a clear message).
+void check_output(const std::string& prefix, const IValue& v, Path& path) {
+  if (v.isTensor() || v.isTensorList() || v.isGenericDict()) return;
+  if (v.isTuple()) {
+    const auto& elems = v.toTupleRef().elements();
+    for (size_t i = 0; i < elems.size(); ++i) {
+      path.push_index(i);
+      check_output(prefix, elems[i], path);
+      path.pop();
+    }
+    return;
+  }
+  std::string what = v.isList() ? "a list that does not hold only tensors (" +
+                                      v.type()->annotation_str() + "); use a tuple to nest"
+                                : describe(v);
+  throw TraceError(prefix + "the traced function returned " + what + " at " +
+                   path.str() +
+                   "; outputs must be tensors, or tuples, lists and dicts of tensors");
+}
+
+// ---- Mixed containers ----------------------------------------------------------------------
+// libtorch's tracer types every input, so a list or dict must hold one type. A mixed one,
+// e.g. [x, [y, z]], arrives as List[Any]: we trace it as a tuple and then give the graph an
+// input of the original type whose elements are checked and cast, so the function is called
+// with the same nesting it was traced with.
+
+bool has_any(const c10::TypePtr& t) {
+  if (t->kind() == c10::TypeKind::AnyType) return true;
+  for (const auto& c : t->containedTypes()) {
+    if (has_any(c)) return true;
+  }
+  return false;
+}
+
+bool needs_adapting(const IValue& v) {
+  return (v.isList() || v.isTuple() || v.isGenericDict()) && has_any(v.type());
+}
+
+std::vector<IValue> elements_of(const IValue& v) {
+  if (v.isTuple()) return v.toTupleRef().elements().vec();
+  if (v.isList()) return v.toListRef().vec();
+  std::vector<IValue> values;
+  for (const auto& entry : v.toGenericDict()) values.push_back(entry.value());
+  return values;
+}
+
+IValue to_traceable(const IValue& v) {
+  if (!needs_adapting(v)) return v;
+  std::vector<IValue> elems;
+  for (const auto& e : elements_of(v)) elems.push_back(to_traceable(e));
+  return c10::ivalue::Tuple::create(std::move(elems));
+}
+
+// Rebuilds the original nesting of `original` around the values the tracer handed back.
+IValue restore(const IValue& traced, const IValue& original) {
+  if (!needs_adapting(original)) return traced;
+  const auto& traced_elems = traced.toTupleRef().elements();
+  const auto original_elems = elements_of(original);
+  std::vector<IValue> elems;
+  for (size_t i = 0; i < original_elems.size(); ++i) {
+    elems.push_back(restore(traced_elems[i], original_elems[i]));
+  }
+  if (original.isTuple()) return c10::ivalue::Tuple::create(std::move(elems));
+  if (original.isList()) {
+    c10::impl::GenericList list(original.toList().elementType());
+    for (auto& e : elems) list.push_back(std::move(e));
+    return list;
+  }
+  const auto dict = original.toGenericDict();
+  c10::impl::GenericDict out(dict.keyType(), dict.valueType());
+  size_t i = 0;
+  for (const auto& entry : dict) out.insert(entry.key(), std::move(elems[i++]));
+  return out;
+}
+
+// Emits `v if isinstance(v, type) else raise TypeError(...)`, refining Any to `type`.
+Value* checked_cast(Graph& g, Value* v, const c10::TypePtr& type, const std::string& where) {
+  using namespace torch::jit;
+  Value* ok = g.insertNode(g.createIsInstance(v, {type}))->output();
+  Node* branch = g.insertNode(g.create(prim::If, {ok}, 1));
+  branch->output()->setType(type);
+  Block* then_block = branch->addBlock();
+  Block* else_block = branch->addBlock();
+  {
+    WithInsertPoint guard(then_block);
+    then_block->registerOutput(g.insertUncheckedCast(v, type));
+  }
+  {
+    WithInsertPoint guard(else_block);
+    std::string msg = "jittrace: " + where + " must be a " + type->annotation_str() +
+                      ", as in the example inputs the function was traced with";
+    g.insert(prim::RaiseException, {msg, std::string("builtins.TypeError")});
+    else_block->registerOutput(g.insertNode(g.createUninitialized(type))->output());
+  }
+  return branch->output();
+}
+
+// Turns `v`, of the original (mixed) type, into the traced tuple form.
+Value* adapt(Graph& g, Value* v, const IValue& original, const std::string& where) {
+  using namespace torch::jit;
+  if (!needs_adapting(original)) return v;
+  const auto originals = elements_of(original);
+  std::vector<Value*> parts;
+  if (original.isTuple()) {
+    parts = g.insertNode(g.createTupleUnpack(v))->outputs().vec();
+  } else if (original.isList()) {
+    parts = g.insertNode(g.createListUnpack(v, originals.size()))->outputs().vec();
+  } else {
+    for (const auto& entry : original.toGenericDict()) {
+      parts.push_back(g.insert(aten::__getitem__, {v, entry.key()}));
+    }
+  }
+  std::vector<std::string> names;
+  if (original.isGenericDict()) {
+    for (const auto& entry : original.toGenericDict()) {
+      names.push_back(where + "['" + entry.key().toStringRef() + "']");
+    }
+  } else {
+    for (size_t i = 0; i < originals.size(); ++i) {
+      names.push_back(where + "[" + std::to_string(i) + "]");
+    }
+  }
+  std::vector<Value*> elems;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    Value* part = parts[i];
+    if (part->type()->kind() == c10::TypeKind::AnyType) {
+      part = checked_cast(g, part, c10::unshapedType(originals[i].type()), names[i]);
+    }
+    elems.push_back(adapt(g, part, originals[i], names[i]));
+  }
+  return g.insertNode(g.createTuple(elems))->output();
+}
+
+// Replaces the tuple-typed graph inputs of mixed containers by inputs of the original types.
+void adapt_graph_inputs(Graph& g, const std::vector<IValue>& originals, size_t offset) {
+  bool changed = false;
+  for (size_t i = 0; i < originals.size(); ++i) {
+    if (!needs_adapting(originals[i])) continue;
+    const size_t pos = offset + i;
+    Value* old_input = g.inputs()[pos];
+    const std::string name = old_input->hasDebugName() ? old_input->debugNameBase()
+                                                        : "argument_" + std::to_string(i + 1);
+    Value* new_input = g.insertInput(pos)->setType(c10::unshapedType(originals[i].type()));
+    torch::jit::WithInsertPoint guard(g.block()->param_node()->next());
+    old_input->replaceAllUsesWith(adapt(g, new_input, originals[i], name));
+    g.eraseInput(pos + 1);
+    new_input->setDebugName(name);
+    changed = true;
+  }
+  if (changed) {
+    auto graph = g.shared_from_this();
+    torch::jit::LowerSimpleTuples(graph);
+    torch::jit::EliminateDeadCode(graph);
+  }
+}
+
+}  // namespace
+
+bool is_identifier(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  }
+  return true;
+}
+
+std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Fn& fn, std::vector<IValue> inputs,
+                                   bool strict, torch::jit::Module* self,
+                                   const std::vector<std::string>& argument_names) {
+  if (!fn) throw InputError(prefix + "the function to trace is empty");
+  if (torch::jit::tracer::isTracing()) {
+    throw TraceError(prefix +
+                     "a trace is already running on this thread; jittrace cannot be called "
+                     "from inside code that is being traced");
+  }
+  Path path;
+  bool any_mixed = false;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    path.parts = {"inputs[" + std::to_string(i) + "]"};
+    check_input(prefix, inputs[i], path);
+    any_mixed = any_mixed || needs_adapting(inputs[i]);
+  }
+  std::vector<IValue> traceable;
+  if (any_mixed) {
+    for (const auto& v : inputs) traceable.push_back(to_traceable(v));
+  }
+
+  bool fn_threw = false;
+  auto traced_fn = [&](torch::jit::Stack stack) -> torch::jit::Stack {
+    if (any_mixed) {
+      for (size_t i = 0; i < stack.size(); ++i) stack[i] = restore(stack[i], inputs[i]);
+    }
+    IValue out;
+    try {
+      out = fn(std::move(stack));
+    } catch (...) {
+      fn_threw = true;
+      throw;
+    }
+    Path out_path{{"output"}};
+    check_output(prefix, out, out_path);
+    return {std::move(out)};
+  };
+  auto no_names = [](const torch::autograd::Variable& /*unused*/) { return std::string(); };
+
+  std::shared_ptr<Graph> graph;
+  try {
+    graph = torch::jit::tracer::trace(any_mixed ? traceable : inputs, traced_fn, no_names,
+                                      strict, /*force_outplace=*/false, self, argument_names)
+                .first->graph;
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (fn_threw) throw;
+    throw TraceError(prefix + "tracing failed: " + message_of(e));
+  }
+  if (any_mixed) adapt_graph_inputs(*graph, inputs, self ? 1 : 0);
+  return graph;
+}
+
+void trace_method(const std::string& prefix, torch::jit::Module& self, const std::string& name,
+                  const Method& method, bool strict) {
+  auto graph = trace_graph(prefix, method.fn, method.inputs, strict, &self, method.argument_names);
+  auto cu = self._ivalue()->compilation_unit();
+  auto* fn = cu->create_function(c10::QualifiedName(*self.type()->name(), name), graph);
+  self.type()->addMethod(fn);
+}
+
+}  // namespace detail
+
+torch::jit::StrongFunctionPtr trace_to_function(const Fn& fn, std::vector<c10::IValue> inputs,
+                                                const std::string& qualified_name, bool strict,
+                                                const std::vector<std::string>& argument_names,
+                                                const std::string& api) {
+  c10::QualifiedName name(qualified_name);
+  for (const auto& atom : name.atoms()) {
+    if (!detail::is_identifier(atom)) {
+      throw InputError("[" + api + "] '" + qualified_name +
+                       "' is not a valid qualified name: '" + atom + "' is not an identifier");
+    }
+  }
+  auto graph = detail::trace_graph("[" + api + "] ", fn, std::move(inputs), strict,
+                                   /*self=*/nullptr, argument_names);
+  auto cu = std::make_shared<torch::jit::CompilationUnit>();
+  auto* function = cu->create_function(std::move(name), std::move(graph));
+  return {std::move(cu), function};
+}
+
+torch::jit::Module trace_function(const Fn& fn, std::vector<c10::IValue> inputs,
+                                  TraceOptions options) {
+  auto cu = std::make_shared<torch::jit::CompilationUnit>();
+  torch::jit::Module module(c10::QualifiedName("__torch__.jittrace.TracedFunction"), cu);
+  module.register_attribute("training", c10::BoolType::get(), true);
+  detail::trace_method("[trace_function] ", module, "forward", Method{fn, std::move(inputs)},
+                       options.strict);
+  return module;
+}
+
+}  // namespace jittrace

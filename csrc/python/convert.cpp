@@ -1,0 +1,147 @@
+#include "convert.h"
+
+#include <utility>
+
+#include <torch/csrc/autograd/python_variable.h>
+#include <torch/csrc/jit/python/pybind_utils.h>
+
+namespace jittrace::python {
+namespace {
+
+// The path of the object being converted, formatted only when an error is raised.
+struct Path {
+  std::vector<std::string> parts;
+  std::string str() const {
+    std::string out;
+    for (const auto& p : parts) out += p;
+    return out;
+  }
+};
+
+std::string kind_of(py::handle obj) {
+  if (obj.is_none()) return "None";
+  std::string name = py::str(py::type::handle_of(obj).attr("__qualname__"));
+  const std::string module = py::str(py::type::handle_of(obj).attr("__module__"));
+  if (module != "builtins") name = module + "." + name;
+  const char first = name.empty() ? 'x' : name[0];
+  const bool vowel = std::string("aeiouAEIOU").find(first) != std::string::npos;
+  return (vowel ? "an " : "a ") + name;
+}
+
+class Converter {
+ public:
+  Converter(Role role, const std::string& prefix) : role_(role), prefix_(prefix) {}
+
+  c10::IValue convert(py::handle obj, Path& path) {
+    if (THPVariable_Check(obj.ptr())) return THPVariable_Unpack(obj.ptr());
+    if (PyTuple_Check(obj.ptr())) {
+      auto tuple = py::reinterpret_borrow<py::tuple>(obj);
+      std::vector<c10::IValue> elems;
+      elems.reserve(tuple.size());
+      for (size_t i = 0; i < tuple.size(); ++i) elems.push_back(element(tuple[i], path, i));
+      return c10::ivalue::Tuple::create(std::move(elems));
+    }
+    if (PyList_Check(obj.ptr())) return convert_list(py::reinterpret_borrow<py::list>(obj), path);
+    if (PyDict_Check(obj.ptr())) return convert_dict(py::reinterpret_borrow<py::dict>(obj), path);
+    fail(path, kind_of(obj));
+  }
+
+ private:
+  c10::IValue element(py::handle obj, Path& path, size_t i) {
+    path.parts.push_back("[" + std::to_string(i) + "]");
+    auto v = convert(obj, path);
+    path.parts.pop_back();
+    return v;
+  }
+
+  c10::IValue convert_list(const py::list& list, Path& path) {
+    bool all_tensors = true;
+    for (auto item : list) all_tensors = all_tensors && THPVariable_Check(item.ptr());
+    if (all_tensors) {
+      c10::List<at::Tensor> tensors;
+      tensors.reserve(list.size());
+      for (auto item : list) tensors.push_back(THPVariable_Unpack(item.ptr()));
+      return tensors;
+    }
+    std::vector<c10::IValue> elems;
+    for (size_t i = 0; i < list.size(); ++i) elems.push_back(element(list[i], path, i));
+    c10::impl::GenericList out(common_type(elems));
+    out.reserve(elems.size());
+    for (auto& e : elems) out.push_back(std::move(e));
+    return out;
+  }
+
+  c10::IValue convert_dict(const py::dict& dict, Path& path) {
+    std::vector<std::pair<std::string, c10::IValue>> items;
+    for (auto [key, value] : dict) {
+      if (!PyUnicode_Check(key.ptr())) {
+        fail(path, "a dict with the key " + std::string(py::repr(key)) + " (" + kind_of(key) +
+                       "); dict keys must be str");
+      }
+      auto name = key.cast<std::string>();
+      path.parts.push_back("['" + name + "']");
+      items.emplace_back(name, convert(value, path));
+      path.parts.pop_back();
+    }
+    std::vector<c10::IValue> values;
+    for (const auto& item : items) values.push_back(item.second);
+    c10::impl::GenericDict out(c10::StringType::get(), common_type(values));
+    for (auto& [name, value] : items) out.insert(name, std::move(value));
+    return out;
+  }
+
+  // The one type all `elems` share, or Any for a mixed container.
+  static c10::TypePtr common_type(const std::vector<c10::IValue>& elems) {
+    if (elems.empty()) return c10::TensorType::get();
+    c10::TypePtr type = c10::unshapedType(elems[0].type());
+    for (size_t i = 1; i < elems.size(); ++i) {
+      if (*c10::unshapedType(elems[i].type()) != *type) return c10::AnyType::get();
+    }
+    return type;
+  }
+
+  [[noreturn]] void fail(const Path& path, const std::string& what) const {
+    if (role_ == Role::Input) {
+      throw InputError(prefix_ + path.str() + " is " + what +
+                       "; example inputs must be tensors, or tuples, lists and str-keyed dicts "
+                       "of tensors");
+    }
+    throw TraceError(prefix_ + "the traced function returned " + what + " at " + path.str() +
+                     "; outputs must be tensors, or tuples, lists and dicts of tensors");
+  }
+
+  Role role_;
+  const std::string& prefix_;
+};
+
+}  // namespace
+
+c10::IValue to_ivalue(py::handle obj, Role role, const std::string& prefix,
+                      const std::string& root) {
+  Path path{{root}};
+  return Converter(role, prefix).convert(obj, path);
+}
+
+std::vector<c10::IValue> to_ivalues(const py::tuple& args, const std::string& prefix,
+                                    const std::string& root) {
+  std::vector<c10::IValue> out;
+  out.reserve(args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    out.push_back(to_ivalue(args[i], Role::Input, prefix, root + "[" + std::to_string(i) + "]"));
+  }
+  return out;
+}
+
+Fn python_fn(py::handle func, const std::string& prefix) {
+  return [func, prefix](std::vector<c10::IValue> inputs) -> c10::IValue {
+    py::gil_scoped_acquire gil;
+    py::tuple args(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      args[i] = torch::jit::toPyObject(std::move(inputs[i]));
+    }
+    py::object out = func(*args);
+    return to_ivalue(out, Role::Output, prefix, "output");
+  };
+}
+
+}  // namespace jittrace::python

@@ -1,0 +1,35 @@
+// Python objects <-> IValues for tracing, and Python callables as the core's Fn.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <pybind11/pybind11.h>
+
+#include <jittrace/jittrace.h>
+
+namespace jittrace::python {
+
+namespace py = pybind11;
+
+/// What a converted object is, for error messages and the exception type: example inputs
+/// raise InputError, outputs of the traced function raise TraceError.
+enum class Role { Input, Output };
+
+/// Converts tensors and (nested) tuples, lists and str-keyed dicts of tensors. A list or dict
+/// whose elements differ in type becomes a List[Any] / Dict[str, Any], which the core traces
+/// as a tuple. `prefix` starts error messages ("[jit_trace] "), `root` names the object
+/// ("example_inputs[1]"); the message names the failing path, e.g. example_inputs[1]['mask'].
+c10::IValue to_ivalue(py::handle obj, Role role, const std::string& prefix,
+                      const std::string& root);
+
+/// Converts each element of `args` (e.g. example inputs), naming them `root[i]`.
+std::vector<c10::IValue> to_ivalues(const py::tuple& args, const std::string& prefix,
+                                    const std::string& root);
+
+/// Wraps a Python callable as the core's Fn: takes the GIL, passes each input as a Python
+/// object, converts the result. `func` is borrowed: the caller keeps it alive while the Fn is
+/// used, and copies of the Fn never touch reference counts (they may be made without the GIL).
+Fn python_fn(py::handle func, const std::string& prefix);
+
+}  // namespace jittrace::python
