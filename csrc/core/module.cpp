@@ -278,10 +278,11 @@ std::vector<std::string> StateGuard::restore() {
   restored_ = true;
   at::NoGradGuard no_grad;
   for (auto& s : saved_) {
-    const bool changed = s.version < 0 || s.tensor._version() != s.version;
-    if (changed && s.copy.defined()) {
+    if (s.copy.defined()) {
+      // Always copied back: kernels such as batch_norm update running statistics in place
+      // without bumping the version counter.
       s.tensor.detach().copy_(s.copy);
-    } else if (changed && s.version >= 0) {
+    } else if (s.version >= 0 && s.tensor._version() != s.version) {
       modified.push_back(s.name);
     }
     if (s.tensor.requires_grad() != s.requires_grad && s.tensor.is_leaf()) {

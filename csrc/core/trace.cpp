@@ -42,7 +42,11 @@ struct Path {
 std::string describe(const IValue& v) {
   if (v.isNone()) return "None";
   if (v.isTensor()) return "an undefined tensor";
-  return "of type " + v.type()->annotation_str();
+  if (v.isInt()) return "an int";
+  if (v.isDouble()) return "a float";
+  if (v.isBool()) return "a bool";
+  if (v.isString()) return "a str";
+  return "a value of type " + v.type()->annotation_str();
 }
 
 std::string message_of(const std::exception& e) {
@@ -82,25 +86,39 @@ void check_input(const std::string& prefix, const IValue& v, Path& path) {
   }
 }
 
+[[noreturn]] void bad_output(const std::string& prefix, const Path& path,
+                             const std::string& what) {
+  throw TraceError(prefix + "the traced function returned " + what + " at " + path.str() +
+                   "; outputs must be tensors, or tuples, lists and dicts of tensors");
+}
+
 // Outputs libtorch's tracer can record: tensors, tuples of outputs, lists of tensors and dicts
-// (the tracer checks a dict's key and value types itself, with a clear message).
+// (the tracer checks a dict's key and value types itself, with a clear message). Non-tensor
+// leaves are reported first, by path.
 void check_output(const std::string& prefix, const IValue& v, Path& path) {
-  if (v.isTensor() || v.isTensorList() || v.isGenericDict()) return;
-  if (v.isTuple()) {
-    const auto& elems = v.toTupleRef().elements();
+  if (v.isTensor() || v.isTensorList()) return;
+  if (v.isTuple() || v.isList()) {
+    const auto elems = v.isTuple() ? v.toTupleRef().elements() : v.toListRef();
     for (size_t i = 0; i < elems.size(); ++i) {
       path.push_index(i);
       check_output(prefix, elems[i], path);
       path.pop();
     }
-    return;
+    if (v.isList()) {
+      bad_output(prefix, path,
+                 "a list that does not hold only tensors (" + v.type()->annotation_str() +
+                     "); use a tuple to nest");
+    }
+  } else if (v.isGenericDict()) {
+    for (const auto& entry : v.toGenericDict()) {
+      if (entry.key().isString()) path.push_key(entry.key().toStringRef());
+      else path.parts.push_back("[" + describe(entry.key()) + "]");
+      check_output(prefix, entry.value(), path);
+      path.pop();
+    }
+  } else {
+    bad_output(prefix, path, describe(v));
   }
-  std::string what = v.isList() ? "a list that does not hold only tensors (" +
-                                      v.type()->annotation_str() + "); use a tuple to nest"
-                                : describe(v);
-  throw TraceError(prefix + "the traced function returned " + what + " at " +
-                   path.str() +
-                   "; outputs must be tensors, or tuples, lists and dicts of tensors");
 }
 
 // ---- Mixed containers ----------------------------------------------------------------------

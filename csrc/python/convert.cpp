@@ -43,6 +43,21 @@ class Converter {
     }
     if (PyList_Check(obj.ptr())) return convert_list(py::reinterpret_borrow<py::list>(obj), path);
     if (PyDict_Check(obj.ptr())) return convert_dict(py::reinterpret_borrow<py::dict>(obj), path);
+    if (role_ == Role::Output) {
+      // Scalars pass on, so that the core, which knows the method and mode, reports them.
+      if (obj.is_none()) return {};
+      if (PyBool_Check(obj.ptr())) return obj.cast<bool>();
+      if (PyLong_Check(obj.ptr())) {
+        const long long value = PyLong_AsLongLong(obj.ptr());
+        if (value == -1 && PyErr_Occurred()) {
+          PyErr_Clear();  // too large for int64: report it as the int it is
+          fail(path, kind_of(obj));
+        }
+        return static_cast<int64_t>(value);
+      }
+      if (PyFloat_Check(obj.ptr())) return obj.cast<double>();
+      if (PyUnicode_Check(obj.ptr())) return obj.cast<std::string>();
+    }
     fail(path, kind_of(obj));
   }
 
@@ -132,9 +147,14 @@ std::vector<c10::IValue> to_ivalues(const py::tuple& args, const std::string& pr
   return out;
 }
 
+void raise_pending_error() {
+  if (PyErr_Occurred()) throw py::error_already_set();
+}
+
 Fn python_fn(py::handle func, const std::string& prefix) {
   return [func, prefix](std::vector<c10::IValue> inputs) -> c10::IValue {
     py::gil_scoped_acquire gil;
+    raise_pending_error();
     py::tuple args(inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i) {
       args[i] = torch::jit::toPyObject(std::move(inputs[i]));

@@ -27,6 +27,11 @@ c10::IValue to_ivalue(py::handle obj, Role role, const std::string& prefix,
 std::vector<c10::IValue> to_ivalues(const py::tuple& args, const std::string& prefix,
                                     const std::string& root);
 
+/// Throws the Python error that is pending, if any. libtorch's tracer reports warnings through
+/// Python's warnings module without checking the result, so a warning turned into an error
+/// (`-W error`) is left pending; call this whenever the binding regains the GIL.
+void raise_pending_error();
+
 /// Wraps a Python callable as the core's Fn: takes the GIL, passes each input as a Python
 /// object, converts the result. `func` is borrowed: the caller keeps it alive while the Fn is
 /// used, and copies of the Fn never touch reference counts (they may be made without the GIL).

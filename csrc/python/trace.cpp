@@ -128,10 +128,14 @@ void init_trace(py::module_& m) {
         const std::string prefix = "[jit_trace] ";
         auto ivalues = to_ivalues(inputs, prefix, "example_inputs");
         Fn fn = python_fn(func, prefix);
-        py::gil_scoped_release no_gil;
-        SourceLocations locations(record_source_locations);
-        return trace_to_function(fn, std::move(ivalues), qualified_name, strict, argument_names,
-                                 "jit_trace");
+        auto traced = [&] {
+          py::gil_scoped_release no_gil;
+          SourceLocations locations(record_source_locations);
+          return trace_to_function(fn, std::move(ivalues), qualified_name, strict,
+                                   argument_names, "jit_trace");
+        }();
+        raise_pending_error();
+        return traced;
       },
       py::arg("func"), py::arg("inputs"), py::arg("qualified_name"), py::arg("argument_names"),
       py::arg("strict"), py::arg("record_source_locations"),
@@ -165,12 +169,17 @@ void init_trace(py::module_& m) {
         py::handle switch_mode = set_mode;
         ModeSwitch mode_switch = [switch_mode](bool on) {
           py::gil_scoped_acquire gil;
+          raise_pending_error();
           switch_mode(on);
         };
-        py::gil_scoped_release no_gil;
-        SourceLocations locations(record_source_locations);
-        return trace_methods(self, list, training, mode_switch,
-                             TraceOptions{strict, respect_mode}, "jit_trace_module");
+        auto untyped = [&] {
+          py::gil_scoped_release no_gil;
+          SourceLocations locations(record_source_locations);
+          return trace_methods(self, list, training, mode_switch,
+                               TraceOptions{strict, respect_mode}, "jit_trace_module");
+        }();
+        raise_pending_error();
+        return untyped;
       },
       py::arg("module"), py::arg("methods"), py::arg("training"), py::arg("set_mode"),
       py::arg("strict"), py::arg("respect_mode"), py::arg("record_source_locations"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InputError", "JittraceError", "TraceCheckError", "TraceError"]
+__all__ = ["InputError", "JittraceError", "ModeDispatchWarning", "TraceCheckError", "TraceError"]
 
 
 class JittraceError(Exception):
@@ -28,3 +28,12 @@ class TraceError(JittraceError, RuntimeError):
 
 class TraceCheckError(TraceError):
     """Eager and traced outputs differ on one of the ``check_inputs``."""
+
+
+class ModeDispatchWarning(UserWarning):
+    """A method's train and eval traces have different signatures, so it dispatches in Python.
+
+    TorchScript gives a method one signature; when, say, train mode returns ``(out, loss)`` and
+    eval mode returns ``out``, the traced module keeps ``trainM`` and ``evalM`` and picks one in
+    Python. A saved file then has no ``M``.
+    """

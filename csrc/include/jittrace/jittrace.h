@@ -149,9 +149,9 @@ JITTRACE_API torch::jit::Module trace_module(
     const std::map<std::string, std::pair<Fn, std::vector<c10::IValue>>>& methods,
     TraceOptions options = {});
 
-/// Keeps what tracing a module may change and puts it back: the values of buffers (those whose
-/// version counter moved), the `requires_grad` flags of parameters and buffers, and the state
-/// of the default random generator of the CPU and of every device the tensors live on.
+/// Keeps what tracing a module may change and puts it back: the values of buffers, the
+/// `requires_grad` flags of parameters and buffers, and the state of the default random
+/// generator of the CPU and of every device the tensors live on.
 /// Restores on destruction unless restore() already ran.
 class JITTRACE_API StateGuard {
  public:
@@ -162,8 +162,8 @@ class JITTRACE_API StateGuard {
   ~StateGuard();
 
   /// Restores now.
-  /// \returns the names of parameters that were modified in place: parameters are not copied
-  ///   (they may be large), so their values cannot be put back.
+  /// \returns the names of parameters whose version counter moved (modified in place):
+  ///   parameters are not copied (they may be large), so their values cannot be put back.
   std::vector<std::string> restore();
 
  private:
@@ -172,7 +172,7 @@ class JITTRACE_API StateGuard {
     at::Tensor tensor;
     at::Tensor copy;  // buffers only
     bool requires_grad;
-    int64_t version;  // -1 for tensors without a version counter (inference tensors)
+    int64_t version;  // parameters only; -1 without a version counter (inference tensors)
   };
   std::vector<Saved> saved_;
   std::vector<std::pair<at::Generator, at::Tensor>> generators_;

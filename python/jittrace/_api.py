@@ -1,0 +1,430 @@
+"""jit_trace and jit_trace_module: argument handling, mode and state handling around the core."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import _C
+from ._check import compare_outputs, run_seeded
+from ._errors import InputError, ModeDispatchWarning
+
+__all__ = ["jit_trace", "jit_trace_module"]
+
+
+def jit_trace(
+    func: Callable[..., Any] | nn.Module,
+    *example_inputs: Any,
+    strict: bool = True,
+    respect_mode: bool = True,
+    check_inputs: Sequence[Any] | None = None,
+    record_source_locations: bool = False,
+    **named_inputs: Any,
+) -> torch.jit.ScriptFunction | torch.jit.ScriptModule:
+    """Traces a function, or the ``forward`` of a module, into TorchScript.
+
+    The function runs once on the example inputs while libtorch's tracer records the tensor
+    operations it performs. The result is a genuine ``torch.jit.ScriptFunction`` that can be
+    saved with ``torch.jit.save`` and loaded in Python or C++ (``torch::jit::load``). It takes
+    the same nesting of inputs it was traced with, and tensors of other shapes where the
+    recorded operations allow.
+
+    Warning:
+        Tracing records operations, not code: Python control flow, data-dependent branches and
+        non-tensor values are evaluated once and baked into the trace.
+
+    Args:
+        func: A callable, or an ``nn.Module`` (then this is
+            ``jit_trace_module(func, forward=example_inputs, ...)`` and returns a module).
+        *example_inputs: Positional arguments for ``func``: tensors, or tuples, lists and
+            str-keyed dicts of tensors, nested as deep as needed.
+        strict: Passed to libtorch's tracer. When true, returning a list warns and returning
+            a dict is an error, because their structure could depend on the inputs.
+        respect_mode: For modules: trace train and eval mode (see ``jit_trace_module``).
+            Ignored for functions.
+        check_inputs: Further example inputs, each a tuple of positional arguments; the traced
+            function must give the same outputs as ``func`` on each, or ``TraceCheckError`` is
+            raised. No check runs unless asked.
+        record_source_locations: Stamp graph nodes with the Python source line that created
+            them (as ``torch.jit.trace`` does). Off by default: it makes tracing about a third
+            slower.
+
+    Returns:
+        A ``torch.jit.ScriptFunction``, or a ``torch.jit.ScriptModule`` for a module.
+
+    Raises:
+        InputError: (a ``TypeError``) ``func`` is not callable, an example input is not a
+            tensor or container of tensors (the message names its path), or inputs are named.
+        TraceError: (a ``RuntimeError``) the trace cannot become TorchScript, e.g. ``func``
+            returned ``None`` or a number.
+        TraceCheckError: an output differs from eager on one of ``check_inputs``.
+
+    Exceptions raised by ``func`` itself propagate unchanged.
+
+    >>> import torch, jittrace
+    >>> relu = jittrace.jit_trace(torch.relu, torch.tensor([-1.0, 0.0, 1.0]))
+    >>> relu(torch.tensor([-2.0, 2.0]))
+    tensor([0., 2.])
+    """
+    api = "jit_trace"
+    if named_inputs:
+        raise InputError(
+            f"[{api}] example inputs can not be named (got {', '.join(named_inputs)}=...); "
+            "pass them positionally in the order of the function's arguments"
+        )
+    if isinstance(func, torch.jit.ScriptModule) or isinstance(func, torch.jit.ScriptFunction):
+        raise InputError(
+            f"[{api}] func is already TorchScript ({type(func).__name__}) and needs no tracing; "
+            "to trace it as part of a larger model, call it from the traced code"
+        )
+    if isinstance(func, nn.Module):
+        checks = None if check_inputs is None else [{"forward": args} for args in check_inputs]
+        return jit_trace_module(
+            func,
+            forward=example_inputs,
+            strict=strict,
+            respect_mode=respect_mode,
+            check_inputs=checks,
+            record_source_locations=record_source_locations,
+        )
+    if inspect.ismethod(func) and isinstance(func.__self__, nn.Module):
+        owner, name = func.__self__, func.__name__
+        raise InputError(
+            f"[{api}] {type(owner).__name__}.{name} is a method of a module; trace it with "
+            f"jittrace.jit_trace_module(module, {name}=example_inputs) so that the module's "
+            "parameters stay parameters"
+        )
+    if not callable(func):
+        raise InputError(
+            f"[{api}] func must be a callable or an nn.Module, not {type(func).__name__}"
+        )
+    _check_flag(api, "strict", strict)
+    _check_flag(api, "record_source_locations", record_source_locations)
+
+    names = _argument_names(api, func, _describe(func), len(example_inputs))
+    traced = _C.trace_function(
+        func, example_inputs, _qualified_name(func), names, strict, record_source_locations
+    )
+    if check_inputs is not None:
+        for i, args in enumerate(_check_list(api, check_inputs, tuple)):
+            where = f"[{api}] check_inputs[{i}]"
+            compare_outputs(run_seeded(func, args), run_seeded(traced, args), where)
+    return traced
+
+
+def jit_trace_module(
+    mod: nn.Module,
+    *,
+    strict: bool = True,
+    respect_mode: bool = True,
+    check_inputs: Sequence[Mapping[str, Any]] | None = None,
+    record_source_locations: bool = False,
+    **method_inputs: Any,
+) -> torch.jit.ScriptModule:
+    """Traces methods of a module into a ``torch.jit.ScriptModule``.
+
+    With ``respect_mode`` (the default) every method ``M`` is traced twice, in train mode into
+    ``trainM`` and in eval mode into ``evalM``, and ``M`` becomes a TorchScript method that
+    calls one of them by ``self.training``. ``.train()`` and ``.eval()`` on the result therefore
+    switch behaviour (dropout, batch norm), also after ``torch.jit.save`` and in C++ after
+    ``torch::jit::load``. The mode ``mod`` is in is traced with its submodules' flags as they
+    are; the other mode after ``mod.train(mode)``.
+
+    The result shares parameters and buffers with ``mod`` (an in-place change to either shows
+    in the other), keeps the submodule hierarchy (``traced.encoder.layer1.weight``), has the
+    same ``state_dict()`` keys, and starts in ``mod``'s mode. Tracing leaves ``mod`` as it was:
+    training flags, buffer values (batch-norm statistics), ``requires_grad`` flags and the
+    random generators' state, also when the traced code raises.
+
+    Warning:
+        Tracing records operations, not code: Python control flow, data-dependent branches and
+        non-tensor attributes are evaluated once and baked into the trace.
+
+    Args:
+        mod: The module.
+        strict: Passed to libtorch's tracer (see ``jit_trace``).
+        respect_mode: Trace train and eval mode and dispatch on ``self.training``. When false,
+            trace each method once, in ``mod``'s current mode.
+        check_inputs: Further inputs, as a list of dicts like ``method_inputs``
+            (``[{"forward": (x2,)}, ...]``). Eager and traced outputs are compared on each, in
+            every traced mode (train mode under one fixed seed for both); a mismatch raises
+            ``TraceCheckError`` naming the method, mode, output path and largest difference.
+        record_source_locations: See ``jit_trace``.
+        **method_inputs: Method names and their example inputs: ``forward=(x, mask)``,
+            ``encode=tokens``. A tensor or dict counts as one argument; a tuple (or list) holds
+            the positional arguments.
+
+    Returns:
+        A ``torch.jit.ScriptModule``.
+
+    Raises:
+        InputError: (a ``TypeError``) ``mod`` is not a module, a name is not a method of it,
+            or inputs are missing or not tensors.
+        TraceError: (a ``RuntimeError``) a trace cannot become TorchScript.
+        TraceCheckError: an output differs from eager on one of ``check_inputs``.
+
+    >>> import torch, jittrace
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.5))
+    >>> traced = jittrace.jit_trace_module(net, forward=torch.randn(3, 4))
+    >>> traced.eval()(torch.ones(1, 4)).shape
+    torch.Size([1, 2])
+    """
+    api = "jit_trace_module"
+    if not isinstance(mod, nn.Module):
+        raise InputError(f"[{api}] mod must be a torch.nn.Module, not {type(mod).__name__}")
+    if isinstance(mod, torch.jit.ScriptModule):
+        raise InputError(
+            f"[{api}] mod is already TorchScript ({type(mod).__name__}) and needs no tracing; "
+            "to trace it as part of a larger model, make it a submodule of that model"
+        )
+    if not method_inputs:
+        raise InputError(
+            f"[{api}] no methods to trace: name them with their example inputs, "
+            "e.g. jit_trace_module(mod, forward=(x,))"
+        )
+    _check_flag(api, "strict", strict)
+    _check_flag(api, "respect_mode", respect_mode)
+    _check_flag(api, "record_source_locations", record_source_locations)
+
+    plans = []
+    for name, inputs in method_inputs.items():
+        method = _method(api, mod, name)
+        args = _method_args(inputs)
+        what = f"{type(mod).__name__}.{name}"
+        hint = " (a list holds positional arguments; wrap it in a tuple to pass it as one)"
+        names = _argument_names(api, method, what, len(args), hint if isinstance(inputs, list) else "")
+        plans.append((name, mod if name == "forward" else method, args, names))
+    checks = None if check_inputs is None else _check_list(api, check_inputs, Mapping)
+    for i, spec in enumerate(checks or []):
+        for name in spec:
+            if name not in method_inputs:
+                raise InputError(f"[{api}] check_inputs[{i}] names {name!r}, which is not traced")
+
+    training = mod.training
+    with _Preserved(mod):
+        cpp = _C.build_module(mod)
+        untyped = _C.trace_methods(
+            cpp, plans, training, mod.train, strict, respect_mode, record_source_locations
+        )
+        traced = torch.jit._recursive.wrap_cpp_module(cpp)
+        _index_containers(mod, traced)
+        for name in untyped:
+            _dispatch_in_python(api, traced, name)
+        if checks:
+            modes = [training, not training] if respect_mode else [training]
+            _check_module(api, mod, traced, checks, modes)
+    return traced
+
+
+# ---- Modules ---------------------------------------------------------------------------------
+
+
+class _Preserved:
+    """Puts back everything tracing may change in a module, also when tracing raises."""
+
+    def __init__(self, mod: nn.Module) -> None:
+        modules = list(mod.modules())
+        self._flags = [(m, m.training) for m in modules]
+        # Code may reassign a parameter or buffer attribute; keep which tensor each name held.
+        self._slots = [
+            (store, name, tensor)
+            for m in modules
+            if not isinstance(m, torch.jit.ScriptModule)
+            for store in (m._parameters, m._buffers)
+            for name, tensor in store.items()
+        ]
+        self._guard = _C.StateGuard(mod.named_parameters(), mod.named_buffers())
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        for store, name, tensor in self._slots:
+            if store.get(name) is not tensor:
+                store[name] = tensor
+        for m, training in self._flags:
+            m.training = training
+        for name in self._guard.restore():
+            warnings.warn(
+                f"[jit_trace_module] the traced code modified parameter {name!r} in place; "
+                "parameters are not copied before tracing, so its value could not be restored",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
+_CONTAINERS = (nn.ModuleList, nn.Sequential, nn.ModuleDict)
+
+
+def _index_containers(mod: nn.Module, traced: torch.jit.ScriptModule) -> None:
+    """Lets ``traced.layers[0]``, ``len(traced.layers)`` and iteration work as on ``mod``."""
+    for path, sub in mod.named_modules():
+        if not isinstance(sub, _CONTAINERS):
+            continue
+        target = traced
+        for part in path.split(".") if path else ():
+            target = getattr(target, part)
+        if not isinstance(target, torch.jit.RecursiveScriptModule) or target._c._has_method(
+            "__len__"
+        ):
+            continue  # a ScriptModule that was attached as it is keeps its own behaviour
+        children = target._modules  # the closures hold this mapping, not `target`: no cycle
+        keys = list(children.keys())
+        by_position = isinstance(sub, (nn.ModuleList, nn.Sequential))
+
+        def getitem(
+            key: Any, children: Any = children, keys: list[str] = keys, by_position: bool = by_position
+        ) -> Any:
+            if by_position and isinstance(key, int):
+                key = keys[key]  # negative indices and IndexError as for a list
+            return children[key]
+
+        target.__dict__["__getitem__"] = getitem
+        target.__dict__["__len__"] = lambda keys=keys: len(keys)
+        target.__dict__["__iter__"] = (
+            (lambda children=children: iter(list(children.values())))
+            if by_position
+            else (lambda keys=keys: iter(keys))
+        )
+        target.__dict__["__contains__"] = lambda key, keys=keys: key in keys
+
+
+def _method(api: str, mod: nn.Module, name: str) -> Callable[..., Any]:
+    owner = type(mod).__name__
+    attr = getattr(mod, name, None)
+    if inspect.ismethod(attr) and attr.__self__ is mod:
+        return attr
+    if attr is None and name not in dir(mod):
+        methods = ", ".join(_methods_of(mod))
+        raise InputError(f"[{api}] {name!r} is not a method of {owner}; methods: {methods}")
+    kind = "a submodule" if isinstance(attr, nn.Module) else f"an attribute ({type(attr).__name__})"
+    raise InputError(f"[{api}] {name!r} is {kind} of {owner}, not a method")
+
+
+def _methods_of(mod: nn.Module) -> list[str]:
+    base = set(dir(nn.Module))
+    names = [
+        n
+        for n, v in inspect.getmembers(type(mod), inspect.isfunction)
+        if not n.startswith("_") and n not in base
+    ]
+    return ["forward", *sorted(names)]
+
+
+def _method_args(inputs: Any) -> tuple[Any, ...]:
+    if isinstance(inputs, tuple):
+        return inputs
+    if isinstance(inputs, list):
+        return tuple(inputs)
+    return (inputs,)
+
+
+def _dispatch_in_python(api: str, traced: torch.jit.ScriptModule, name: str) -> None:
+    train = traced._c._get_method("train" + name).schema
+    evaluate = traced._c._get_method("eval" + name).schema
+    warnings.warn(
+        f"[{api}] {name}: train and eval mode have different signatures ({train} vs "
+        f"{evaluate}), and a TorchScript method has one; {name} dispatches on .training in "
+        f"Python, and a saved file has only train{name} and eval{name}",
+        ModeDispatchWarning,
+        stacklevel=3,
+    )
+    traced.__dict__[name] = _ModeDispatch(traced, name)
+
+
+class _ModeDispatch:
+    """Calls train<name> or eval<name> of a traced module by its training flag."""
+
+    def __init__(self, module: torch.jit.ScriptModule, name: str) -> None:
+        self._module = weakref.ref(module)  # the module holds this object: no cycle
+        self._name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        module = self._module()
+        if module is None:
+            raise ReferenceError(f"the module of {self._name} no longer exists")
+        prefix = "train" if module.training else "eval"
+        return getattr(module, prefix + self._name)(*args, **kwargs)
+
+
+def _check_module(
+    api: str,
+    mod: nn.Module,
+    traced: torch.jit.ScriptModule,
+    checks: Sequence[Mapping[str, Any]],
+    modes: Sequence[bool],
+) -> None:
+    flags = [(m, m.training) for m in traced.modules()]
+    try:
+        for mode in modes:
+            mod.train(mode)
+            traced.train(mode)
+            for i, spec in enumerate(checks):
+                for name, inputs in spec.items():
+                    args = _method_args(inputs)
+                    eager = mod if name == "forward" else getattr(mod, name)
+                    where = f"[{api}] check_inputs[{i}][{name!r}] ({'train' if mode else 'eval'} mode)"
+                    compare_outputs(run_seeded(eager, args), run_seeded(getattr(traced, name), args), where)
+    finally:
+        for m, training in flags:
+            m.training = training
+
+
+# ---- Arguments -------------------------------------------------------------------------------
+
+
+def _check_flag(api: str, name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise InputError(f"[{api}] {name} must be True or False, not {value!r}")
+
+
+def _check_list(api: str, check_inputs: Any, kind: type) -> list[Any]:
+    what = "tuples of positional arguments" if kind is tuple else "dicts of method inputs"
+    if not isinstance(check_inputs, (list, tuple)) or not all(
+        isinstance(c, kind) for c in check_inputs
+    ):
+        raise InputError(f"[{api}] check_inputs must be a list of {what}")
+    return list(check_inputs)
+
+
+def _describe(func: Callable[..., Any]) -> str:
+    return getattr(func, "__qualname__", None) or type(func).__name__
+
+
+def _argument_names(
+    api: str, func: Callable[..., Any], what: str, count: int, hint: str = ""
+) -> list[str]:
+    """Graph input names from the signature, after checking that `count` arguments fit it."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # builtins without a signature
+        return []
+    try:
+        signature.bind(*range(count))
+    except TypeError as e:
+        raise InputError(f"[{api}] {what} cannot take {count} example inputs: {e}{hint}") from None
+    names: list[str] = []
+    for p in signature.parameters.values():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+        elif p.kind is p.VAR_POSITIONAL:
+            names.extend(f"{p.name}_{i}" for i in range(count - len(names)))
+    return names[:count]
+
+
+def _identifier(text: str) -> str:
+    text = re.sub(r"\W", "_", text)
+    return text if text and not text[0].isdigit() else "_" + text
+
+
+def _qualified_name(func: Callable[..., Any]) -> str:
+    module = getattr(func, "__module__", None) or "jittrace"
+    name = getattr(func, "__name__", None) or type(func).__name__
+    return ".".join(["__torch__", *(_identifier(a) for a in module.split(".")), _identifier(name)])

@@ -1,0 +1,84 @@
+"""Comparing eager and traced outputs for ``check_inputs``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from ._errors import TraceCheckError
+
+__all__ = ["compare_outputs", "run_seeded"]
+
+# Traced graphs run the same kernels as eager code, so outputs normally agree exactly; the
+# tolerance only absorbs fused or reordered floating-point arithmetic.
+RTOL = 1e-5
+ATOL = 1e-5
+SEED = 20260101
+
+
+def run_seeded(fn: Callable[..., Any], args: Sequence[Any]) -> Any:
+    """Calls ``fn(*args)`` under a fixed seed, leaving the global random state as it was."""
+    cuda_in_use = torch.cuda.is_available() and torch.cuda.is_initialized()
+    devices = list(range(torch.cuda.device_count())) if cuda_in_use else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(SEED)
+        return fn(*args)
+
+
+def compare_outputs(expected: Any, actual: Any, where: str) -> None:
+    """Raises TraceCheckError naming the first output path where eager and traced differ."""
+    _compare(expected, actual, where, "output")
+
+
+def _compare(expected: Any, actual: Any, where: str, path: str) -> None:
+    def fail(what: str) -> None:
+        raise TraceCheckError(f"{where}: {path} {what}")
+
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(actual, torch.Tensor):
+            fail(f"is a tensor in eager mode but {type(actual).__name__} when traced")
+        if expected.shape != actual.shape:
+            fail(f"has shape {tuple(actual.shape)} when traced, {tuple(expected.shape)} in eager mode")
+        if expected.dtype != actual.dtype:
+            fail(f"has dtype {actual.dtype} when traced, {expected.dtype} in eager mode")
+        if expected.numel() == 0:
+            return
+        e = expected.detach().to("cpu")
+        a = actual.detach().to("cpu")
+        if not e.is_floating_point() and not e.is_complex():
+            if not torch.equal(e, a):
+                fail("differs from eager mode")
+            return
+        close = torch.isclose(a, e, rtol=RTOL, atol=ATOL, equal_nan=True)
+        if not bool(close.all()):
+            diff = (a - e).abs()
+            diff = diff[~torch.isnan(diff)]
+            largest = float(diff.max()) if diff.numel() else float("nan")
+            fail(
+                f"differs from eager mode: largest absolute difference {largest:.6g} "
+                f"(rtol={RTOL}, atol={ATOL})"
+            )
+    elif isinstance(expected, Mapping):
+        if not isinstance(actual, Mapping) or list(expected) != list(actual):
+            fail(f"has keys {_keys(actual)} when traced, {_keys(expected)} in eager mode")
+        for key in expected:
+            _compare(expected[key], actual[key], where, f"{path}[{key!r}]")
+    elif isinstance(expected, (list, tuple)):
+        if not isinstance(actual, (list, tuple)) or len(actual) != len(expected):
+            fail(f"is {_shape(actual)} when traced, {_shape(expected)} in eager mode")
+        for i, (e, a) in enumerate(zip(expected, actual)):
+            _compare(e, a, where, f"{path}[{i}]")
+    elif expected != actual:
+        fail(f"is {actual!r} when traced, {expected!r} in eager mode")
+
+
+def _keys(obj: Any) -> str:
+    return repr(list(obj)) if isinstance(obj, Mapping) else type(obj).__name__
+
+
+def _shape(obj: Any) -> str:
+    if isinstance(obj, (list, tuple)):
+        return f"a {type(obj).__name__} of {len(obj)}"
+    return f"a {type(obj).__name__}"

@@ -1,0 +1,356 @@
+"""jit_trace_module: R torch's module cases in Python, sharing, hierarchy, state, errors."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+import torch
+from torch import nn
+
+import jittrace
+from jittrace import jit_trace, jit_trace_module
+
+
+class RModule(nn.Module):
+    """The module of R torch's 'trace a nn module' test."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(10, 10)
+        self.norm = nn.BatchNorm1d(10)
+        self.par = nn.Parameter(torch.tensor(2.0))
+        self.register_buffer("buff", torch.randn(10, 5))
+        self.constant = 1
+        self.hello = [torch.tensor(1.0), torch.tensor(2.0), "hello"]
+
+    def forward(self, x):
+        return self.par * x
+
+    def testing(self, x):
+        return self.linear(x)
+
+    def test_constant(self, x):
+        return x + self.constant + self.hello[1]
+
+
+def trace_rmodule(mod, **kwargs):
+    return jit_trace_module(
+        mod,
+        forward=torch.randn(1),
+        testing=(torch.randn(10, 10),),
+        test_constant=(torch.tensor(1.0),),
+        **kwargs,
+    )
+
+
+def test_r_module_counts_values_and_live_parameters():
+    mod = RModule()
+    m = trace_rmodule(mod)
+    assert isinstance(m, torch.jit.ScriptModule)
+    assert len(list(m.parameters())) == 5
+    assert len(list(m.buffers())) == 4
+    assert len(list(m.modules())) == 3
+    assert torch.equal(m(torch.tensor(2.0)), torch.tensor(4.0))
+    with torch.no_grad():
+        m.par.zero_()
+    assert torch.equal(m(torch.tensor(2.0)), torch.tensor(0.0))  # a parameter, not a constant
+    assert mod.par.item() == 0.0  # shared with the original
+    x = torch.randn(10, 10)
+    assert torch.allclose(m.testing(x), mod.testing(x))
+    with torch.no_grad():
+        mod.linear.weight.fill_(1.0)
+    assert torch.allclose(m.testing(x), mod.testing(x))
+    # Non-tensor attributes (and tensors in plain attributes) are baked in as constants.
+    assert torch.equal(m.test_constant(torch.tensor(2.0)), torch.tensor(5.0))
+
+
+def test_state_dict_keys_and_tensors_are_the_modules():
+    mod = RModule()
+    m = trace_rmodule(mod)
+    assert list(m.state_dict()) == list(mod.state_dict())
+    for key, value in mod.state_dict().items():
+        assert m.state_dict()[key].data_ptr() == value.data_ptr()
+
+
+def test_parameters_are_shared_both_ways_and_training_the_trace_updates_the_module():
+    mod = nn.Linear(3, 1)
+    traced = jit_trace(mod, torch.randn(2, 3))
+    assert traced.weight is mod.weight
+    before = mod.weight.detach().clone()
+    opt = torch.optim.SGD(traced.parameters(), lr=0.1)
+    traced(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    assert not torch.equal(mod.weight, before)
+    assert mod.weight.grad is not None
+
+
+def test_submodule_hierarchy_and_container_indexing():
+    enc = nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32, batch_first=True),
+        num_layers=2,
+        enable_nested_tensor=False,
+    )
+    net = nn.Sequential(enc, nn.Linear(16, 4))
+    traced = jit_trace(net, torch.randn(2, 5, 16))
+    assert traced[0].layers[1].linear1.weight is enc.layers[1].linear1.weight
+    assert traced[-1].weight is net[1].weight
+    assert len(traced[0].layers) == 2
+    assert [type(m).__name__ for m in traced] == ["RecursiveScriptModule"] * 2
+    with pytest.raises(IndexError):
+        traced[0].layers[2]
+    d = nn.ModuleDict({"a": nn.Linear(2, 2)})
+
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.d = d
+
+        def forward(self, x):
+            return self.d["a"](x)
+
+    th = jit_trace(Holder(), torch.ones(1, 2))
+    assert th.d["a"].weight is d["a"].weight
+    assert "a" in th.d
+    assert list(th.d) == ["a"]
+
+
+def test_tied_weights_stay_one_tensor_also_after_save_and_load(tmp_path):
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(10, 4)
+            self.out = nn.Linear(4, 10, bias=False)
+            self.out.weight = self.emb.weight  # as GPT-2 ties its embedding and output
+
+        def forward(self, idx):
+            return self.out(self.emb(idx))
+
+    mod = Tied()
+    traced = jit_trace(mod, torch.tensor([1, 2]))
+    assert traced.emb.weight is traced.out.weight is mod.emb.weight
+    assert list(traced.state_dict()) == list(mod.state_dict()) == ["emb.weight", "out.weight"]
+    torch.jit.save(traced, str(tmp_path / "tied.pt"))
+    loaded = torch.jit.load(str(tmp_path / "tied.pt"))
+    assert loaded.emb.weight.data_ptr() == loaded.out.weight.data_ptr()
+    with torch.no_grad():
+        loaded.emb.weight.zero_()
+    assert loaded.out.weight.abs().sum() == 0
+
+
+def test_mnist_like_conv_net_matches_eager():
+    net = nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.MaxPool2d(2), nn.Dropout(0.25),
+        nn.Flatten(), nn.Linear(16 * 12 * 12, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 10),
+        nn.LogSoftmax(dim=1),
+    ).eval()
+    x = torch.randn(8, 1, 28, 28)
+    traced = jit_trace(net, x)
+    assert not traced.training
+    assert torch.allclose(traced(x), net(x), atol=1e-6)
+
+
+def test_traced_submodule_inside_a_traced_module():
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = jit_trace(nn.Linear(10, 10), torch.randn(10, 10))
+            self.act = nn.ReLU()
+
+        def forward(self, x):
+            return self.act(self.linear(x))
+
+    mod = Outer()
+    traced = jit_trace(mod, torch.randn(10, 10))
+    x = torch.randn(3, 10)
+    assert torch.allclose(traced(x), mod(x))
+    assert torch.allclose(traced.linear(x), mod.linear(x))
+    assert traced.linear.weight is mod.linear.weight
+    # The inner module is called, not inlined: it keeps its own train/eval dispatch.
+    assert 'prim::CallMethod[name="forward"]' in str(traced._c._get_method("trainforward").graph)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_gru(strict):
+    gru = nn.GRU(10, 10)
+    traced = jit_trace(gru, torch.randn(10, 10, 10), strict=strict)
+    v = torch.randn(10, 10, 10)
+    out, h = traced(v)
+    assert torch.allclose(out, gru(v)[0], atol=1e-6)
+    assert torch.allclose(h, gru(v)[1], atol=1e-6)
+
+
+def test_lstm_and_transformer_encoder_match_eager_in_eval_mode():
+    lstm = nn.LSTM(8, 16, num_layers=2, batch_first=True).eval()
+    x = torch.randn(3, 5, 8)
+    traced = jit_trace(lstm, x)
+    out, (h, c) = traced(x)
+    e_out, (e_h, e_c) = lstm(x)
+    assert torch.allclose(out, e_out, atol=1e-6) and torch.allclose(c, e_c, atol=1e-6)
+
+    enc = nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(d_model=32, nhead=4, batch_first=True), num_layers=2,
+        enable_nested_tensor=False,
+    ).eval()
+    x = torch.randn(2, 7, 32)
+    traced = jit_trace(enc, x)
+    assert torch.allclose(traced(x), enc(x), atol=1e-5)
+
+
+def test_tracing_the_same_class_fifty_times():
+    global_cu = torch.jit._state._python_cu
+    before = len(global_cu.get_functions())
+    x = torch.randn(2, 4)
+    for _ in range(50):
+        mod = nn.Linear(4, 3)
+        traced = jit_trace(mod, x)
+        assert torch.allclose(traced(x), mod(x))
+        # Each trace has its own unit, so the class name is never mangled.
+        assert traced._c._type().qualified_name() == "__torch__.torch.nn.modules.linear.Linear"
+    assert len(global_cu.get_functions()) == before
+
+
+def test_respect_mode_false_traces_one_method_in_the_current_mode():
+    mod = nn.Sequential(nn.Linear(3, 3), nn.Dropout(1.0)).eval()
+    traced = jit_trace(mod, torch.ones(1, 3), respect_mode=False)
+    assert traced._c._method_names() == ["forward"]
+    traced.train()
+    assert traced(torch.ones(1, 3)).abs().sum() > 0  # still the eval trace
+
+
+def test_modules_are_freed_when_dropped():
+    mod = nn.Linear(3, 3)
+    traced = jit_trace(mod, torch.randn(1, 3))
+    refs = weakref.ref(mod), weakref.ref(traced)
+    del mod, traced
+    gc.collect()
+    assert refs[0]() is None
+    assert refs[1]() is None
+
+
+def test_check_inputs_compare_each_mode():
+    class Branchy(nn.Module):
+        def forward(self, x):
+            return x * 2 if bool(x.sum() > 0) else x  # data-dependent: baked in
+
+    mod = Branchy()
+    with pytest.warns(torch.jit.TracerWarning):
+        jit_trace_module(mod, forward=torch.ones(2), check_inputs=[{"forward": torch.ones(3)}])
+    with (
+        pytest.warns(torch.jit.TracerWarning),
+        pytest.raises(
+            jittrace.TraceCheckError,
+            match=r"check_inputs\[0\]\['forward'\] \(train mode\): output differs from eager mode: largest absolute difference 1",
+        ),
+    ):
+        jit_trace_module(mod, forward=torch.ones(2), check_inputs=[{"forward": -torch.ones(2)}])
+    assert mod.training
+
+
+def test_check_inputs_with_dropout_use_one_seed_for_eager_and_traced():
+    mod = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    x, check = torch.randn(3, 4), torch.randn(5, 4)
+    rng = torch.get_rng_state()
+    jit_trace_module(mod, forward=x, check_inputs=[{"forward": check}])
+    assert torch.equal(rng, torch.get_rng_state())
+
+
+# ---- Errors ----------------------------------------------------------------------------------
+
+
+class TwoMethods(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 2)
+        self.hidden = 3
+
+    def forward(self, x):
+        return self.linear(x)
+
+    def decode(self, x):
+        return x * 2
+
+
+def test_unknown_method_lists_the_methods():
+    with pytest.raises(jittrace.InputError, match=r"'encode' is not a method of TwoMethods; methods: forward, decode"):
+        jit_trace_module(TwoMethods(), encode=torch.ones(2))
+
+
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [("hidden", "an attribute \\(int\\)"), ("linear", "a submodule"), ("training", "an attribute \\(bool\\)")],
+)
+def test_attribute_that_is_not_a_method(name, what):
+    with pytest.raises(jittrace.InputError, match=f"'{name}' is {what} of TwoMethods, not a method"):
+        jit_trace_module(TwoMethods(), **{name: torch.ones(2)})
+
+
+@pytest.mark.parametrize("mod", [lambda x: x, "net", None, torch.ones(1)])
+def test_non_module(mod):
+    with pytest.raises(TypeError, match="mod must be a torch.nn.Module"):
+        jit_trace_module(mod, forward=torch.ones(1))
+
+
+def test_no_methods():
+    with pytest.raises(jittrace.InputError, match="no methods to trace"):
+        jit_trace_module(nn.Linear(1, 1))
+
+
+def test_missing_inputs_for_a_method():
+    with pytest.raises(jittrace.InputError, match=r"TwoMethods.forward cannot take 0 example inputs: missing a required argument: 'x'"):
+        jit_trace_module(TwoMethods(), forward=())
+
+
+def test_list_of_inputs_is_positional_with_a_hint():
+    with pytest.raises(jittrace.InputError, match="wrap it in a tuple to pass it as one"):
+        jit_trace_module(TwoMethods(), forward=[torch.ones(2), torch.ones(2)])
+
+
+def test_forward_returning_a_number_leaves_the_module_unchanged():
+    class Number(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm1d(2)
+
+        def forward(self, x):
+            self.bn(x)
+            return 1
+
+    mod = Number().eval()
+    with pytest.raises(jittrace.TraceError, match=r"forward \(eval mode\): the traced function returned an int at output"):
+        jit_trace(mod, torch.randn(3, 2))
+    assert not mod.training and not mod.bn.training
+
+
+def test_reserved_method_names_under_respect_mode():
+    class Clash(nn.Module):
+        def forward(self, x):
+            return x
+
+        def trainforward(self, x):
+            return x
+
+    with pytest.raises(jittrace.InputError, match="collides with a method that respect_mode generates"):
+        jit_trace_module(Clash(), forward=torch.ones(1), trainforward=torch.ones(1))
+    traced = jit_trace_module(Clash(), forward=torch.ones(1), trainforward=torch.ones(1), respect_mode=False)
+    assert sorted(traced._c._method_names()) == ["forward", "trainforward"]
+
+
+def test_already_scripted_module_is_rejected():
+    traced = jit_trace(nn.Linear(1, 1), torch.ones(1, 1))
+    with pytest.raises(jittrace.InputError, match="already TorchScript"):
+        jit_trace(traced, torch.ones(1, 1))
+
+
+def test_bound_method_of_a_module_points_to_jit_trace_module():
+    mod = TwoMethods()
+    with pytest.raises(jittrace.InputError, match=r"jit_trace_module\(module, decode=example_inputs\)"):
+        jit_trace(mod.decode, torch.ones(2))
+
+
+def test_module_cycle_is_an_input_error():
+    a = nn.Sequential(nn.Linear(1, 1))
+    a.add_module("again", a)
+    with pytest.raises(jittrace.InputError, match="contains itself"):
+        jit_trace_module(a, forward=torch.ones(1, 1))
