@@ -123,9 +123,10 @@ void check_output(const std::string& prefix, const IValue& v, Path& path) {
 
 // ---- Mixed containers ----------------------------------------------------------------------
 // libtorch's tracer types every input, so a list or dict must hold one type. A mixed one,
-// e.g. [x, [y, z]], arrives as List[Any]: we trace it as a tuple and then give the graph an
-// input of the original type whose elements are checked and cast, so the function is called
-// with the same nesting it was traced with.
+// e.g. [x, [y, z]], arrives as List[Any]. We trace it as a tuple and then give the graph an
+// input of the original type that is taken apart with checks, so the function is called with
+// the nesting it was traced with. Below an Any, the runtime type decides: a caller's inner
+// list may be List[Tensor] (from Python) or List[Any] (built or unpickled in C++).
 
 bool has_any(const c10::TypePtr& t) {
   if (t->kind() == c10::TypeKind::AnyType) return true;
@@ -135,8 +136,17 @@ bool has_any(const c10::TypePtr& t) {
   return false;
 }
 
-bool needs_adapting(const IValue& v) {
-  return (v.isList() || v.isTuple() || v.isGenericDict()) && has_any(v.type());
+bool is_container(const IValue& v) {
+  return v.isList() || v.isTuple() || v.isGenericDict();
+}
+
+bool is_any(const c10::TypePtr& t) {
+  return t->kind() == c10::TypeKind::AnyType;
+}
+
+// Whether `v`, at a position of static type `type`, is traced in tuple form.
+bool needs_adapting(const IValue& v, const c10::TypePtr& type) {
+  return is_container(v) && (is_any(type) || has_any(type));
 }
 
 std::vector<IValue> elements_of(const IValue& v) {
@@ -147,21 +157,32 @@ std::vector<IValue> elements_of(const IValue& v) {
   return values;
 }
 
-IValue to_traceable(const IValue& v) {
-  if (!needs_adapting(v)) return v;
-  std::vector<IValue> elems;
-  for (const auto& e : elements_of(v)) elems.push_back(to_traceable(e));
-  return c10::ivalue::Tuple::create(std::move(elems));
+// The static types of the elements of `v`, a container at a position of static type `type`.
+std::vector<c10::TypePtr> element_types(const IValue& v, const c10::TypePtr& type, size_t n) {
+  if (is_any(type)) return std::vector<c10::TypePtr>(n, c10::AnyType::get());
+  if (v.isTuple()) return type->expectRef<c10::TupleType>().elements().vec();
+  if (v.isList()) return std::vector<c10::TypePtr>(n, type->expectRef<c10::ListType>().getElementType());
+  return std::vector<c10::TypePtr>(n, type->expectRef<c10::DictType>().getValueType());
 }
 
-// Rebuilds the original nesting of `original` around the values the tracer handed back.
-IValue restore(const IValue& traced, const IValue& original) {
-  if (!needs_adapting(original)) return traced;
+IValue to_traceable(const IValue& v, const c10::TypePtr& type) {
+  if (!needs_adapting(v, type)) return v;
+  const auto elems = elements_of(v);
+  const auto types = element_types(v, type, elems.size());
+  std::vector<IValue> out;
+  for (size_t i = 0; i < elems.size(); ++i) out.push_back(to_traceable(elems[i], types[i]));
+  return c10::ivalue::Tuple::create(std::move(out));
+}
+
+// Rebuilds the nesting of `original` around the values the tracer handed back.
+IValue restore(const IValue& traced, const IValue& original, const c10::TypePtr& type) {
+  if (!needs_adapting(original, type)) return traced;
   const auto& traced_elems = traced.toTupleRef().elements();
   const auto original_elems = elements_of(original);
+  const auto types = element_types(original, type, original_elems.size());
   std::vector<IValue> elems;
   for (size_t i = 0; i < original_elems.size(); ++i) {
-    elems.push_back(restore(traced_elems[i], original_elems[i]));
+    elems.push_back(restore(traced_elems[i], original_elems[i], types[i]));
   }
   if (original.isTuple()) return c10::ivalue::Tuple::create(std::move(elems));
   if (original.isList()) {
@@ -176,61 +197,74 @@ IValue restore(const IValue& traced, const IValue& original) {
   return out;
 }
 
-// Emits `v if isinstance(v, type) else raise TypeError(...)`, refining Any to `type`.
-Value* checked_cast(Graph& g, Value* v, const c10::TypePtr& type, const std::string& where) {
+// Emits `unchecked_cast(v) if isinstance(v, check) else raise TypeError(...)`.
+Value* checked_cast(Graph& g, Value* v, const c10::TypePtr& check, const c10::TypePtr& cast,
+                    const std::string& where, const std::string& expected) {
   using namespace torch::jit;
-  Value* ok = g.insertNode(g.createIsInstance(v, {type}))->output();
+  Value* ok = g.insertNode(g.createIsInstance(v, {check}))->output();
   Node* branch = g.insertNode(g.create(prim::If, {ok}, 1));
-  branch->output()->setType(type);
+  branch->output()->setType(cast);
   Block* then_block = branch->addBlock();
   Block* else_block = branch->addBlock();
   {
     WithInsertPoint guard(then_block);
-    then_block->registerOutput(g.insertUncheckedCast(v, type));
+    then_block->registerOutput(g.insertUncheckedCast(v, cast));
   }
   {
     WithInsertPoint guard(else_block);
-    std::string msg = "jittrace: " + where + " must be a " + type->annotation_str() +
+    std::string msg = "jittrace: " + where + " must be " + expected +
                       ", as in the example inputs the function was traced with";
     g.insert(prim::RaiseException, {msg, std::string("builtins.TypeError")});
-    else_block->registerOutput(g.insertNode(g.createUninitialized(type))->output());
+    else_block->registerOutput(g.insertNode(g.createUninitialized(cast))->output());
   }
   return branch->output();
 }
 
-// Turns `v`, of the original (mixed) type, into the traced tuple form.
-Value* adapt(Graph& g, Value* v, const IValue& original, const std::string& where) {
+// Turns `v`, of static type `type`, into the traced tuple form of `original`.
+Value* adapt(Graph& g, Value* v, const IValue& original, const c10::TypePtr& type,
+             const std::string& where) {
   using namespace torch::jit;
-  if (!needs_adapting(original)) return v;
-  const auto originals = elements_of(original);
-  std::vector<Value*> parts;
-  if (original.isTuple()) {
-    parts = g.insertNode(g.createTupleUnpack(v))->outputs().vec();
-  } else if (original.isList()) {
-    parts = g.insertNode(g.createListUnpack(v, originals.size()))->outputs().vec();
-  } else {
-    for (const auto& entry : original.toGenericDict()) {
-      parts.push_back(g.insert(aten::__getitem__, {v, entry.key()}));
-    }
+  if (is_any(type) && original.isTensor()) {
+    return checked_cast(g, v, c10::TensorType::get(), c10::TensorType::get(), where, "a Tensor");
   }
+  if (!needs_adapting(original, type)) return v;
+  const auto originals = elements_of(original);
+  const size_t n = originals.size();
+  const auto types = element_types(original, type, n);
+  std::vector<Value*> parts;
   std::vector<std::string> names;
   if (original.isGenericDict()) {
+    if (is_any(type)) {  // no isinstance test exists for dicts: a non-dict fails in __getitem__
+      v = g.insertUncheckedCast(v, c10::DictType::create(c10::StringType::get(), type));
+    }
     for (const auto& entry : original.toGenericDict()) {
+      parts.push_back(g.insert(aten::__getitem__, {v, entry.key()}));
       names.push_back(where + "['" + entry.key().toStringRef() + "']");
     }
   } else {
-    for (size_t i = 0; i < originals.size(); ++i) {
-      names.push_back(where + "[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < n; ++i) names.push_back(where + "[" + std::to_string(i) + "]");
+    if (original.isList()) {
+      if (is_any(type)) {
+        v = checked_cast(g, v, c10::AnyListType::get(), c10::ListType::create(c10::AnyType::get()), where, "a list");
+      }
+      parts = g.insertNode(g.createListUnpack(v, n))->outputs().vec();  // checks the length
+    } else if (!is_any(type)) {
+      parts = g.insertNode(g.createTupleUnpack(v))->outputs().vec();
+    } else {
+      // A tuple of unknown arity: TupleIndex checks bounds, TupleUnpack would not.
+      v = checked_cast(g, v, c10::AnyTupleType::get(),
+                       c10::TupleType::create(std::vector<c10::TypePtr>(n, c10::AnyType::get())),
+                       where, "a tuple");
+      for (size_t i = 0; i < n; ++i) {
+        parts.push_back(
+            g.insertNode(g.createTupleIndex(v, g.insertConstant(static_cast<int64_t>(i)),
+                                            c10::AnyType::get()))
+                ->output());
+      }
     }
   }
   std::vector<Value*> elems;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    Value* part = parts[i];
-    if (part->type()->kind() == c10::TypeKind::AnyType) {
-      part = checked_cast(g, part, c10::unshapedType(originals[i].type()), names[i]);
-    }
-    elems.push_back(adapt(g, part, originals[i], names[i]));
-  }
+  for (size_t i = 0; i < n; ++i) elems.push_back(adapt(g, parts[i], originals[i], types[i], names[i]));
   return g.insertNode(g.createTuple(elems))->output();
 }
 
@@ -238,14 +272,15 @@ Value* adapt(Graph& g, Value* v, const IValue& original, const std::string& wher
 void adapt_graph_inputs(Graph& g, const std::vector<IValue>& originals, size_t offset) {
   bool changed = false;
   for (size_t i = 0; i < originals.size(); ++i) {
-    if (!needs_adapting(originals[i])) continue;
+    const auto type = c10::unshapedType(originals[i].type());
+    if (!needs_adapting(originals[i], type)) continue;
     const size_t pos = offset + i;
     Value* old_input = g.inputs()[pos];
     const std::string name = old_input->hasDebugName() ? old_input->debugNameBase()
                                                         : "argument_" + std::to_string(i + 1);
-    Value* new_input = g.insertInput(pos)->setType(c10::unshapedType(originals[i].type()));
+    Value* new_input = g.insertInput(pos)->setType(type);
     torch::jit::WithInsertPoint guard(g.block()->param_node()->next());
-    old_input->replaceAllUsesWith(adapt(g, new_input, originals[i], name));
+    old_input->replaceAllUsesWith(adapt(g, new_input, originals[i], type, name));
     g.eraseInput(pos + 1);
     new_input->setDebugName(name);
     changed = true;
@@ -281,17 +316,19 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Fn& fn, std:
   for (size_t i = 0; i < inputs.size(); ++i) {
     path.parts = {"inputs[" + std::to_string(i) + "]"};
     check_input(prefix, inputs[i], path);
-    any_mixed = any_mixed || needs_adapting(inputs[i]);
+    any_mixed = any_mixed || needs_adapting(inputs[i], inputs[i].type());
   }
   std::vector<IValue> traceable;
   if (any_mixed) {
-    for (const auto& v : inputs) traceable.push_back(to_traceable(v));
+    for (const auto& v : inputs) traceable.push_back(to_traceable(v, v.type()));
   }
 
   bool fn_threw = false;
   auto traced_fn = [&](torch::jit::Stack stack) -> torch::jit::Stack {
     if (any_mixed) {
-      for (size_t i = 0; i < stack.size(); ++i) stack[i] = restore(stack[i], inputs[i]);
+      for (size_t i = 0; i < stack.size(); ++i) {
+        stack[i] = restore(stack[i], inputs[i], inputs[i].type());
+      }
     }
     IValue out;
     try {

@@ -1,0 +1,42 @@
+// run_model MODEL.pt INPUTS.pt OUTPUTS.pt
+// Loads a TorchScript module with torch::jit::load, reads its inputs (a pickled tuple, as
+// written by torch.save), runs `forward` in eval mode and then in train mode under seed 0, and
+// pickles (train_output, eval_output, train_flag_after_load) for torch.load.
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <vector>
+
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/torch.h>
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    std::cerr << "usage: run_model MODEL.pt INPUTS.pt OUTPUTS.pt\n";
+    return 2;
+  }
+  try {
+    torch::jit::Module module = torch::jit::load(argv[1]);
+    const bool loaded_training = module.is_training();
+    std::ifstream in(argv[2], std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto inputs = torch::pickle_load(bytes).toTupleRef().elements().vec();
+
+    // Eval first: a train-mode forward updates batch-norm running statistics.
+    module.eval();
+    auto eval_out = module.forward(inputs);
+    module.train();
+    torch::manual_seed(0);
+    auto train_out = module.forward(inputs);
+
+    auto result = c10::ivalue::Tuple::create({train_out, eval_out, loaded_training});
+    auto data = torch::pickle_save(result);
+    std::ofstream out(argv[3], std::ios::binary);
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "run_model: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,281 @@
+// Tests of jittrace's C++ API. Exercises: trace_function (save/load, tuples, mixed containers),
+// trace_forward / trace_module on C++-frontend modules (both modes, shared parameters, state
+// and flags restored), bad use (clear jittrace exceptions, no tracing state left behind), and
+// tracing from four threads at once.
+#include <atomic>
+#include <functional>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <jittrace/jittrace.h>
+#include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/torch.h>
+
+namespace {
+
+int failures = 0;
+int checks = 0;
+
+#define JT_CHECK(cond)                                                             \
+  do {                                                                             \
+    ++checks;                                                                      \
+    if (!(cond)) {                                                                 \
+      ++failures;                                                                  \
+      std::cerr << __FILE__ << ":" << __LINE__ << ": check failed: " #cond "\n"; \
+    }                                                                              \
+  } while (0)
+
+// Checks that `expr` throws `Type` whose message contains `text`.
+#define JT_CHECK_THROWS(expr, Type, text)                                                   \
+  do {                                                                                      \
+    ++checks;                                                                               \
+    bool caught = false;                                                                    \
+    try {                                                                                   \
+      expr;                                                                                 \
+    } catch (const Type& e) {                                                               \
+      caught = std::string(e.what()).find(text) != std::string::npos;                      \
+      if (!caught) std::cerr << "unexpected message: " << e.what() << "\n";                 \
+    } catch (const std::exception& e) {                                                     \
+      std::cerr << "unexpected exception: " << e.what() << "\n";                            \
+    }                                                                                       \
+    if (!caught) {                                                                          \
+      ++failures;                                                                           \
+      std::cerr << __FILE__ << ":" << __LINE__ << ": expected " #Type " with '" << (text) \
+                << "' from " #expr "\n";                                                   \
+    }                                                                                       \
+  } while (0)
+
+torch::jit::Module reload(const torch::jit::Module& m) {
+  std::stringstream buffer;
+  m.save(buffer);
+  return torch::jit::load(buffer);
+}
+
+jittrace::Fn unary(std::function<torch::Tensor(torch::Tensor)> f) {
+  return [f](std::vector<c10::IValue> in) -> c10::IValue { return f(in.at(0).toTensor()); };
+}
+
+struct NetImpl : torch::nn::Module {
+  NetImpl()
+      : fc1(register_module("fc1", torch::nn::Linear(4, 8))),
+        bn(register_module("bn", torch::nn::BatchNorm1d(8))),
+        drop(register_module("drop", torch::nn::Dropout(0.5))),
+        fc2(register_module("fc2", torch::nn::Linear(8, 2))) {}
+  torch::Tensor forward(torch::Tensor x) {
+    return fc2(drop(torch::relu(bn(fc1(x)))));
+  }
+  torch::nn::Linear fc1;
+  torch::nn::BatchNorm1d bn;
+  torch::nn::Dropout drop;
+  torch::nn::Linear fc2;
+};
+TORCH_MODULE(Net);
+
+void test_function() {
+  auto m = jittrace::trace_function(unary([](torch::Tensor x) { return torch::relu(x); }),
+                                    {torch::randn({3})});
+  auto x = torch::tensor({-1.0, 0.0, 2.0});
+  JT_CHECK(torch::equal(m.forward({x}).toTensor(), torch::relu(x)));
+  JT_CHECK(torch::equal(reload(m).forward({x}).toTensor(), torch::relu(x)));
+}
+
+void test_function_tuple_and_mixed_container() {
+  jittrace::Fn fn = [](std::vector<c10::IValue> in) -> c10::IValue {
+    auto items = in.at(0).toList();  // [x, [y, z]]: a mixed list, List[Any]
+    auto x = items.get(0).toTensor();
+    auto yz = items.get(1).toTensorVector();
+    return c10::ivalue::Tuple::create({x + yz[0], x * yz[1]});
+  };
+  auto make = [](double a, double b, double c) {
+    c10::impl::GenericList items(c10::AnyType::get());
+    items.push_back(torch::full({2}, a));
+    items.push_back(c10::List<torch::Tensor>({torch::full({2}, b), torch::full({2}, c)}));
+    return items;
+  };
+  auto m = jittrace::trace_function(fn, {make(1, 2, 3)});
+  auto out = m.forward({make(2, 3, 4)}).toTupleRef().elements();
+  JT_CHECK(torch::equal(out[0].toTensor(), torch::full({2}, 5.0)));
+  JT_CHECK(torch::equal(out[1].toTensor(), torch::full({2}, 8.0)));
+}
+
+void test_module_both_modes_and_shared_parameters() {
+  Net net;
+  auto x = torch::randn({5, 4});
+  auto traced = jittrace::trace_forward(net, x);
+  JT_CHECK(traced.find_method("trainforward").has_value());
+  JT_CHECK(traced.find_method("evalforward").has_value());
+  JT_CHECK(traced.is_training());
+
+  // Parameters are the module's own tensors, under their C++ names.
+  auto weight = traced.attr("fc1").toModule().attr("weight").toTensor();
+  JT_CHECK(weight.unsafeGetTensorImpl() == net->fc1->weight.unsafeGetTensorImpl());
+  int count = 0;
+  for (const auto& p : traced.named_parameters()) count += p.name == "fc1.weight";
+  JT_CHECK(count == 1);
+
+  net->eval();
+  traced.eval();
+  JT_CHECK(torch::allclose(traced.forward({x}).toTensor(), net->forward(x)));
+  // Train mode: dropout under the same seed gives the same mask in eager and traced code.
+  net->train();
+  traced.train();
+  torch::manual_seed(7);
+  auto eager = net->forward(x);
+  torch::manual_seed(7);
+  auto mine = traced.forward({x}).toTensor();
+  JT_CHECK(torch::allclose(mine, eager));
+
+  auto loaded = reload(traced);
+  loaded.eval();
+  net->eval();
+  JT_CHECK(torch::allclose(loaded.forward({x}).toTensor(), net->forward(x)));
+}
+
+void test_state_is_restored() {
+  Net net;
+  auto x = torch::randn({5, 4});
+  auto mean = net->bn->running_mean.clone();
+  auto gen = at::detail::getDefaultCPUGenerator();
+  auto state = gen.get_state();
+  jittrace::trace_forward(net, x);  // the train-mode trace runs batch norm and dropout
+  JT_CHECK(torch::equal(net->bn->running_mean, mean));
+  JT_CHECK(net->bn->num_batches_tracked.item<int64_t>() == 0);
+  JT_CHECK(torch::equal(gen.get_state(), state));
+  JT_CHECK(net->is_training() && net->bn->is_training());
+
+  net->bn->eval();  // a frozen batch norm inside a training model
+  jittrace::trace_forward(net, x);
+  JT_CHECK(net->is_training() && !net->bn->is_training() && net->drop->is_training());
+}
+
+void test_respect_mode_false() {
+  Net net;
+  net->eval();
+  auto traced = jittrace::trace_forward_with({.strict = true, .respect_mode = false}, net,
+                                             torch::randn({2, 4}));
+  JT_CHECK(!traced.find_method("trainforward").has_value());
+  JT_CHECK(traced.find_method("forward").has_value());
+  JT_CHECK(!traced.is_training());
+}
+
+void test_bad_use() {
+  Net net;
+  // No methods, an empty function, a non-tensor input, a non-tensor output.
+  JT_CHECK_THROWS(jittrace::trace_module(*net, {}), jittrace::InputError,
+                  "there are no methods to trace");
+  JT_CHECK_THROWS(jittrace::trace_function(jittrace::Fn{}, {torch::ones(1)}),
+                  jittrace::InputError, "the function to trace is empty");
+  JT_CHECK_THROWS(jittrace::trace_function(unary([](torch::Tensor x) { return x; }),
+                                           {c10::IValue(3)}),
+                  jittrace::InputError, "inputs[0] is an int");
+  JT_CHECK_THROWS(
+      jittrace::trace_function(
+          [](std::vector<c10::IValue> in) -> c10::IValue { return c10::IValue(1.5); },
+          {torch::ones(1)}),
+      jittrace::TraceError, "the traced function returned a float at output");
+  // Empty inputs for a callable that needs one: its own exception passes through.
+  JT_CHECK_THROWS(jittrace::trace_function(unary([](torch::Tensor x) { return x; }), {}),
+                  std::out_of_range, "");
+  JT_CHECK(!torch::jit::tracer::isTracing());
+
+  // A callable that throws: the exception propagates unchanged, the module is restored.
+  net->bn->eval();
+  auto mean = net->bn->running_mean.clone();
+  jittrace::Fn throws = [&](std::vector<c10::IValue> in) -> c10::IValue {
+    net->forward(in.at(0).toTensor());
+    throw std::runtime_error("boom from the callable");
+  };
+  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"forward", {throws, {torch::randn({3, 4})}}}}),
+                  std::runtime_error, "boom from the callable");
+  JT_CHECK(!torch::jit::tracer::isTracing());
+  JT_CHECK(net->is_training() && !net->bn->is_training());
+  JT_CHECK(torch::equal(net->bn->running_mean, mean));
+
+  // A module used in the traced code but not registered: its weights would be constants.
+  torch::nn::Linear stranger(4, 4);
+  jittrace::Fn uses_stranger = [&](std::vector<c10::IValue> in) -> c10::IValue {
+    return stranger(in.at(0).toTensor());
+  };
+  JT_CHECK_THROWS(
+      jittrace::trace_module(*net, {{"forward", {uses_stranger, {torch::randn({3, 4})}}}}),
+      std::exception, "Cannot insert a Tensor that requires grad as a constant");
+  JT_CHECK(!torch::jit::tracer::isTracing());
+
+  // Invalid and colliding method names.
+  auto fn = unary([](torch::Tensor x) { return x; });
+  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"bad name", {fn, {torch::ones(1)}}}}),
+                  jittrace::InputError, "'bad name' is not a valid method name");
+  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"fc1", {fn, {torch::ones(1)}}}}),
+                  jittrace::InputError, "already has an attribute or method of that name");
+  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"forward", {fn, {torch::ones(1)}}},
+                                                {"trainforward", {fn, {torch::ones(1)}}}}),
+                  jittrace::InputError, "collides with a method that respect_mode generates");
+  // Nested tracing.
+  jittrace::Fn nested = [&](std::vector<c10::IValue> in) -> c10::IValue {
+    return jittrace::trace_function(unary([](torch::Tensor x) { return x; }), in)
+        .forward(in);
+  };
+  JT_CHECK_THROWS(jittrace::trace_function(nested, {torch::ones(1)}), jittrace::TraceError,
+                  "a trace is already running on this thread");
+  // After all of that, tracing still works.
+  test_function();
+}
+
+void test_different_output_types_keep_both_methods() {
+  torch::nn::Dropout drop(0.5);
+  jittrace::Fn fn = [&](std::vector<c10::IValue> in) -> c10::IValue {
+    auto x = drop(in.at(0).toTensor());
+    if (drop->is_training()) return c10::ivalue::Tuple::create({x, x.sum()});
+    return x;
+  };
+  auto traced = jittrace::trace_module(*drop, {{"forward", {fn, {torch::ones(3)}}}});
+  JT_CHECK(traced.find_method("trainforward").has_value());
+  JT_CHECK(traced.find_method("evalforward").has_value());
+  JT_CHECK(!traced.find_method("forward").has_value());
+}
+
+void test_threads() {
+  std::vector<std::function<torch::Tensor(torch::Tensor)>> fns = {
+      [](torch::Tensor x) { return torch::relu(x); },
+      [](torch::Tensor x) { return torch::sigmoid(x); },
+      [](torch::Tensor x) { return torch::tanh(x) * 2; },
+      [](torch::Tensor x) { return x.exp() - 1; }};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < fns.size(); ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        try {
+          auto x = torch::randn({16});
+          auto m = jittrace::trace_function(unary(fns[t]), {x});
+          auto y = torch::randn({16});
+          if (!torch::allclose(m.forward({y}).toTensor(), fns[t](y))) ++wrong;
+        } catch (const std::exception& e) {
+          std::cerr << "thread " << t << ": " << e.what() << "\n";
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  JT_CHECK(wrong == 0);
+}
+
+}  // namespace
+
+int main() {
+  test_function();
+  test_function_tuple_and_mixed_container();
+  test_module_both_modes_and_shared_parameters();
+  test_state_is_restored();
+  test_respect_mode_false();
+  test_bad_use();
+  test_different_output_types_keep_both_methods();
+  test_threads();
+  std::cout << (checks - failures) << " passed, " << failures << " failed\n";
+  return failures == 0 ? 0 : 1;
+}
