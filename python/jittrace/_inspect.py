@@ -1,0 +1,81 @@
+"""What a TorchScript file holds: methods and signatures, modes, tensors, submodules, graphs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+__all__ = ["summarize", "format_summary"]
+
+
+def _graph_size(graph: torch.Graph) -> int:
+    def count(block: Any) -> int:
+        return sum(1 + sum(count(b) for b in node.blocks()) for node in block.nodes())
+
+    return count(graph)
+
+
+def _tensor_stats(tensors: list[torch.Tensor]) -> dict[str, int]:
+    unique = {id(t): t for t in tensors}.values()
+    return {
+        "count": len(unique),
+        "elements": sum(t.numel() for t in unique),
+        "bytes": sum(t.numel() * t.element_size() for t in unique),
+    }
+
+
+def summarize(module: torch.jit.ScriptModule) -> dict[str, Any]:
+    """A JSON-ready description of a loaded TorchScript module."""
+    c = module._c
+    names = [n for n in c._method_names() if not n.startswith("__")]
+    methods = {}
+    for name in names:
+        method = c._get_method(name)
+        methods[name] = {"schema": str(method.schema), "graph_nodes": _graph_size(method.graph)}
+    dual = [n for n in names if f"train{n}" in methods and f"eval{n}" in methods]
+    submodules = [
+        {"name": name, "type": sub.original_name}
+        for name, sub in module.named_modules()
+        if name
+    ]
+    return {
+        "type": c._type().qualified_name(),
+        "training": module.training,
+        "methods": methods,
+        "both_modes": dual,
+        "parameters": _tensor_stats([p for _, p in module.named_parameters()]),
+        "buffers": _tensor_stats([b for _, b in module.named_buffers()]),
+        "submodules": submodules,
+    }
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def format_summary(path: str, info: dict[str, Any]) -> str:
+    """The text form of summarize()'s result."""
+    lines = [f"{path}: {info['type']}"]
+    mode = "train" if info["training"] else "eval"
+    if info["both_modes"]:
+        kept = ", ".join(info["both_modes"])
+        lines.append(f"modes: train and eval kept for {kept}; starts in {mode} mode")
+    else:
+        lines.append(f"modes: one trace per method; starts in {mode} mode")
+    lines.append("methods:")
+    for name, m in info["methods"].items():
+        lines.append(f"  {m['schema']}    [{m['graph_nodes']} nodes]")
+    for kind in ("parameters", "buffers"):
+        s = info[kind]
+        lines.append(f"{kind}: {s['count']} tensors, {s['elements']:,} elements, {_bytes(s['bytes'])}")
+    lines.append(f"submodules: {len(info['submodules'])}")
+    for sub in info["submodules"]:
+        depth = sub["name"].count(".")
+        lines.append(f"  {'  ' * depth}{sub['name'].rsplit('.', 1)[-1]}: {sub['type']}")
+    return "\n".join(lines)

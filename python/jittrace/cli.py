@@ -1,0 +1,380 @@
+"""The `jittrace` command: trace a model to a TorchScript file, inspect a file, run the demo.
+
+Exit codes: 0 success, 1 a failed check or trace, 2 bad usage (bad target, an input
+expression that fails, a file that is not TorchScript).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import __version__, cmake_prefix_path
+from ._api import jit_trace, jit_trace_module
+from ._check import compare_outputs, run_seeded
+from ._errors import TraceCheckError
+
+__all__ = ["main"]
+
+
+class UsageError(Exception):
+    """Bad command-line usage: exit code 2."""
+
+
+class CheckFailed(Exception):
+    """A check of the traced model failed: exit code 1."""
+
+
+class Progress:
+    """Stage-by-stage progress with timings on stderr (silent with --quiet)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def log(self, message: str) -> None:
+        if not self.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    def stage(self, message: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        result = fn()
+        self.log(f"{message} ... {time.perf_counter() - start:.2f} s")
+        return result
+
+
+# ---- trace -------------------------------------------------------------------------------------
+
+TRACE_EXAMPLES = """examples:
+  jittrace trace mymodels.py:Net -o net.pt --input "torch.randn(1, 3, 32, 32)"
+  jittrace trace mypkg.models:build_encoder -o enc.pt --input "torch.randn(2, 16, 64)" --mode eval
+  jittrace trace mymodels.py:Net -o net.pt --method "forward=(torch.randn(4, 8),)" \\
+      --method "encode=torch.randn(4, 8)" --check "torch.randn(9, 8)"
+
+TARGET is module:attr or path/to/file.py:attr, naming an nn.Module instance, an nn.Module
+class (constructed with no arguments), a function that takes no arguments and returns a
+module, or a function to trace. Input expressions are Python, with torch in scope."""
+
+
+def _load_target(spec: str) -> Any:
+    module_part, sep, attr_path = spec.rpartition(":")
+    if not sep or not module_part or not attr_path:
+        raise UsageError(f"TARGET must be module:attr or path/to/file.py:attr, not {spec!r}")
+    try:
+        if module_part.endswith(".py") or os.sep in module_part:
+            path = Path(module_part)
+            if not path.is_file():
+                raise UsageError(f"{module_part}: no such file")
+            name = f"_jittrace_target_{abs(hash(str(path.resolve())))}"
+            loader_spec = importlib.util.spec_from_file_location(name, path)
+            if loader_spec is None or loader_spec.loader is None:
+                raise UsageError(f"{module_part}: not a Python file")
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[name] = module
+            loader_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_part)
+    except UsageError:
+        raise
+    except Exception as e:
+        raise UsageError(f"cannot import {module_part}: {type(e).__name__}: {e}") from e
+    obj: Any = module
+    for part in attr_path.split("."):
+        if not hasattr(obj, part):
+            raise UsageError(f"{module_part} has no attribute {attr_path!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _resolve_model(spec: str, obj: Any) -> Any:
+    """An nn.Module instance, or a plain function to trace."""
+    if isinstance(obj, nn.Module):
+        return obj
+    if isinstance(obj, type):
+        if not issubclass(obj, nn.Module):
+            raise UsageError(f"{spec} is a class but not an nn.Module")
+        try:
+            return obj()
+        except TypeError as e:
+            raise UsageError(
+                f"{spec} is an nn.Module class that cannot be constructed without arguments "
+                f"({e}); point TARGET at an instance or at a function that builds one"
+            ) from e
+    if not callable(obj):
+        raise UsageError(f"{spec} is {_a(type(obj).__name__)}, not a module or function")
+    try:
+        required = [
+            p
+            for p in inspect.signature(obj).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return obj
+    if required:
+        return obj  # a function to trace
+    built = obj()
+    if not isinstance(built, nn.Module):
+        raise UsageError(
+            f"{spec} takes no arguments, so it was called as a factory, but it returned "
+            f"{_a(type(built).__name__)}, not an nn.Module"
+        )
+    return built
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+def _evaluate(expr: str, what: str) -> Any:
+    try:
+        return eval(expr, {"torch": torch, "nn": torch.nn, "__builtins__": __builtins__})
+    except Exception as e:
+        raise UsageError(f"{what} {expr!r} failed: {type(e).__name__}: {e}") from e
+
+
+def _as_args(value: Any) -> tuple[Any, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
+    target = progress.stage(f"loading {args.target}", lambda: _load_target(args.target))
+    model = progress.stage("building the model", lambda: _resolve_model(args.target, target))
+    is_module = isinstance(model, nn.Module)
+    if args.input and args.method:
+        raise UsageError("use either --input (for forward) or --method, not both")
+    methods: dict[str, tuple[Any, ...]] = {}
+    if args.method:
+        if not is_module:
+            raise UsageError("--method needs a module TARGET; a function takes --input")
+        for item in args.method:
+            name, sep, expr = item.partition("=")
+            if not sep or not name.strip():
+                raise UsageError(f"--method takes NAME=EXPR, not {item!r}")
+            methods[name.strip()] = _as_args(_evaluate(expr, f"--method {name.strip()}"))
+    else:
+        methods["forward"] = tuple(_evaluate(e, "--input") for e in args.input)
+    checks = [_as_args(_evaluate(e, "--check")) for e in args.check]
+    if checks and set(methods) != {"forward"}:
+        raise UsageError("--check applies to forward; trace forward with --input")
+
+    strict = not args.no_strict
+    respect_mode = args.mode == "both"
+    if is_module and args.mode != "both":
+        model.train(args.mode == "train")
+    modes = {"both": ["train", "eval"], "train": ["train"], "eval": ["eval"]}[args.mode]
+    if not is_module:
+        modes = ["function"]
+    label = f"tracing {', '.join(methods)} [{'+'.join(modes)}]"
+    try:
+        if is_module:
+            check_dicts = [{"forward": c} for c in checks] or None
+            traced = progress.stage(
+                label,
+                lambda: jit_trace_module(
+                    model, strict=strict, respect_mode=respect_mode, check_inputs=check_dicts,
+                    **methods,
+                ),
+            )
+        else:
+            traced = progress.stage(
+                label,
+                lambda: jit_trace(model, *methods["forward"], strict=strict, check_inputs=checks or None),
+            )
+    except TraceCheckError as e:
+        raise CheckFailed(str(e)) from e
+    if checks:
+        progress.log(f"checked {len(checks)} further input(s) against eager: same outputs")
+
+    out = Path(args.output)
+    progress.stage(f"saving {out}", lambda: torch.jit.save(traced, str(out)))
+    loaded = progress.stage(f"reloading {out}", lambda: torch.jit.load(str(out)))
+    # Eval before train: a train-mode forward updates batch-norm statistics.
+    for mode in sorted(modes, key=lambda m: m != "eval"):
+        for name, inputs in methods.items():
+
+            def verify(name: str = name, inputs: tuple[Any, ...] = inputs, mode: str = mode) -> None:
+                if is_module:
+                    model.train(mode == "train")
+                    loaded.train(mode == "train")
+                forward = name == "forward"
+                eager = model if forward else getattr(model, name)
+                reloaded = loaded if forward else getattr(loaded, name)
+                try:
+                    compare_outputs(
+                        run_seeded(eager, inputs), run_seeded(reloaded, inputs), f"{name} ({mode})"
+                    )
+                except TraceCheckError as e:
+                    raise CheckFailed(f"{out} does not match eager: {e}") from e
+
+            progress.stage(f"verifying {name} [{mode}] against eager", verify)
+
+    size = out.stat().st_size
+    if is_module:
+        kept = "train and eval" if respect_mode else modes[0]
+        start_mode = "train" if traced.training else "eval"
+        what = f"{', '.join(methods)} traced in {kept} mode, starts in {start_mode} mode"
+    else:
+        what = "function traced"
+    print(f"saved {out} ({size / 1024:.1f} KB): {what}; reloaded and verified against eager")
+    return 0
+
+
+# ---- inspect, demo ------------------------------------------------------------------------------
+
+
+def _run_inspect(args: argparse.Namespace, progress: Progress) -> int:
+    from ._inspect import format_summary, summarize
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path))
+    except Exception as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UsageError(f"{path} is not a TorchScript file: {first_line}") from e
+    info = summarize(module)
+    if args.graph:
+        if args.graph not in info["methods"]:
+            raise UsageError(f"{path} has no method {args.graph!r}; methods: {', '.join(info['methods'])}")
+        info["graph"] = str(module._c._get_method(args.graph).graph)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(format_summary(str(path), info))
+        if args.graph:
+            print(f"\ngraph of {args.graph}:\n{info['graph']}")
+    return 0
+
+
+def _run_demo(args: argparse.Namespace, progress: Progress) -> int:
+    from ._demo import run_demo
+
+    out_dir = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="jittrace-demo-"))
+    table, ok = run_demo(out_dir, progress.log)
+    print(table)
+    if not ok:
+        raise CheckFailed("the jittrace model did not match eager in both modes")
+    return 0
+
+
+# ---- main --------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jittrace",
+        description="Trace PyTorch models into TorchScript that keeps train and eval mode.",
+        epilog="run 'jittrace COMMAND --help' for the options and examples of a command",
+    )
+    parser.add_argument("--version", action="version", version=f"jittrace {__version__}")
+    parser.add_argument(
+        "--cmake-dir", action="store_true",
+        help="print the directory to add to CMAKE_PREFIX_PATH for find_package(jittrace)",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    common.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    trace = sub.add_parser(
+        "trace", parents=[common], help="trace a model or function and save it",
+        description="Trace TARGET, save it as TorchScript, reload the file and verify it "
+        "against eager on the example inputs in each traced mode.",
+        epilog=TRACE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    trace.add_argument("target", metavar="TARGET", help="module:attr or path/to/file.py:attr")
+    trace.add_argument("-o", "--output", required=True, help="the TorchScript file to write")
+    trace.add_argument(
+        "--input", action="append", default=[], metavar="EXPR",
+        help="an example input of forward (repeat for several arguments)",
+    )
+    trace.add_argument(
+        "--method", action="append", default=[], metavar="NAME=EXPR",
+        help="a method and its example inputs (a tuple for several arguments)",
+    )
+    trace.add_argument(
+        "--mode", choices=["both", "train", "eval"], default="both",
+        help="both: trace train and eval mode, switchable after loading (default); "
+        "train / eval: trace that mode only",
+    )
+    trace.add_argument("--no-strict", action="store_true", help="allow list and dict outputs")
+    trace.add_argument(
+        "--check", action="append", default=[], metavar="EXPR",
+        help="further inputs of forward on which traced and eager outputs must agree",
+    )
+
+    insp = sub.add_parser(
+        "inspect", parents=[common], help="describe a TorchScript file",
+        description="Describe any TorchScript file: methods and signatures, whether train and "
+        "eval mode are kept, its starting mode, parameters, buffers, submodules, graph sizes.",
+        epilog="examples:\n  jittrace inspect net.pt\n  jittrace inspect net.pt --graph forward\n"
+        "  jittrace inspect net.pt --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    insp.add_argument("file", metavar="FILE")
+    insp.add_argument("--graph", metavar="METHOD", help="also print the graph of METHOD")
+    insp.add_argument("--json", action="store_true", help="print JSON")
+
+    demo = sub.add_parser(
+        "demo", parents=[common], help="show jittrace on a built-in model",
+        description="Trace a built-in model (conv + batch norm + dropout) with jittrace and with "
+        "torch.jit.trace, save and reload both, and show which one still switches between train "
+        "and eval mode, with trace and call times.",
+        epilog="examples:\n  jittrace demo\n  jittrace demo -o demo_out",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("-o", "--output", metavar="DIR", help="where to write the model files")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.cmake_dir:
+        print(cmake_prefix_path)
+        return 0
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    progress = Progress(args.quiet)
+    run = {"trace": _run_trace, "inspect": _run_inspect, "demo": _run_demo}[args.command]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit's own deprecation
+            return run(args, progress)
+    except UsageError as e:
+        return _fail(args, f"jittrace {args.command}: error: {e}", 2)
+    except CheckFailed as e:
+        return _fail(args, f"jittrace {args.command}: check failed: {e}", 1)
+    except KeyboardInterrupt:
+        return _fail(args, f"jittrace {args.command}: interrupted", 130)
+    except Exception as e:
+        return _fail(args, f"jittrace {args.command}: failed: {type(e).__name__}: {e}", 1)
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    if args.verbose:
+        traceback.print_exc()
+    first, *rest = message.splitlines() or [message]
+    print(first, file=sys.stderr)
+    if args.verbose and rest:
+        print("\n".join(rest), file=sys.stderr)
+    return code
