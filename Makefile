@@ -3,6 +3,7 @@
 #   make demo    - trace jittrace's built-in model and show train/eval surviving save + load
 #   make test    - build everything and run the whole test suite (Python and C++)
 #   make bench   - run the benchmark suite against torch.jit.trace
+#   make sanitize - build the C++ core and its tests with ASan + UBSan and run them
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +12,7 @@ TORCH := torch==2.13.0
 # Build and test tools; pinned loosely, all from PyPI.
 TOOLS := scikit-build-core>=0.10 cmake>=3.21 ninja pytest>=8 hypothesis>=6 numpy pytest-benchmark>=4
 
-.PHONY: demo test test-python bench bench-quick install clean
+.PHONY: demo test bench bench-quick sanitize install clean
 
 $(VENV)/.tools-installed:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,16 @@ bench: install
 
 bench-quick: install
 	$(PY) -m benchmarks --quick
+
+# The core and the C++ tests only (no Python module: libtorch_python is not built with ASan).
+SANITIZE_DIR := build/sanitize
+sanitize: $(VENV)/.tools-installed
+	$(VENV)/bin/cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_MAKE_PROGRAM=$(CURDIR)/$(VENV)/bin/ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJITTRACE_SANITIZE=ON -DJITTRACE_BUILD_TESTS=ON \
+	  -DJITTRACE_BUILD_PYTHON=OFF -DPython_EXECUTABLE=$(CURDIR)/$(PY)
+	$(VENV)/bin/cmake --build $(SANITIZE_DIR)
+	cd $(SANITIZE_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(CURDIR)/$(VENV)/bin/ctest --output-on-failure
 
 clean:
 	rm -rf build $(VENV)

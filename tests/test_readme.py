@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from cppbuild import ROOT, build
+from cppbuild import BUILD_ROOT, ROOT, build
 
 README = (ROOT / "README.md").read_text()
 
@@ -35,10 +35,12 @@ def test_readme_commands_are_the_makefile_targets():
 def test_cpp_example_builds_and_runs(tmp_path):
     (cmake,) = code_blocks("cmake")
     (cpp,) = code_blocks("cpp")
-    project = tmp_path / "readme_app"
-    project.mkdir()
-    (project / "CMakeLists.txt").write_text(cmake)
-    (project / "main.cpp").write_text(cpp)
+    # A fixed source directory: CMake's build directory is kept between runs and remembers it.
+    project = BUILD_ROOT / "readme_app_src"
+    project.mkdir(parents=True, exist_ok=True)
+    for name, text in (("CMakeLists.txt", cmake), ("main.cpp", cpp)):
+        if not (project / name).exists() or (project / name).read_text() != text:
+            (project / name).write_text(text)
     build_dir, _ = build(project, "readme_app")
     result = subprocess.run([str(build_dir / "app")], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -87,9 +87,10 @@ void check_input(const std::string& prefix, const IValue& v, Path& path) {
 }
 
 [[noreturn]] void bad_output(const std::string& prefix, const Path& path,
-                             const std::string& what) {
+                             const std::string& what, const std::string& hint = "") {
   throw TraceError(prefix + "the traced function returned " + what + " at " + path.str() +
-                   "; outputs must be tensors, or tuples, lists and dicts of tensors");
+                   "; outputs must be tensors, or tuples, lists and dicts of tensors" +
+                   (hint.empty() ? "" : " (" + hint + ")"));
 }
 
 // Outputs libtorch's tracer can record: tensors, tuples of outputs, lists of tensors and dicts
@@ -106,8 +107,8 @@ void check_output(const std::string& prefix, const IValue& v, Path& path) {
     }
     if (v.isList()) {
       bad_output(prefix, path,
-                 "a list that does not hold only tensors (" + v.type()->annotation_str() +
-                     "); use a tuple to nest");
+                 "a list that does not hold only tensors (" + v.type()->annotation_str() + ")",
+                 "a list must hold tensors only; use a tuple to nest");
     }
   } else if (v.isGenericDict()) {
     for (const auto& entry : v.toGenericDict()) {

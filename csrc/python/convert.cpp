@@ -80,7 +80,13 @@ class Converter {
     }
     std::vector<c10::IValue> elems;
     for (size_t i = 0; i < list.size(); ++i) elems.push_back(element(list[i], path, i));
-    c10::impl::GenericList out(common_type(elems));
+    auto type = common_type(elems);
+    if (type->kind() == c10::TypeKind::AnyType) {
+      for (size_t i = 0; i < elems.size(); ++i) {
+        require_inferable(elems[i], path, "[" + std::to_string(i) + "]");
+      }
+    }
+    c10::impl::GenericList out(type);
     out.reserve(elems.size());
     for (auto& e : elems) out.push_back(std::move(e));
     return out;
@@ -90,8 +96,8 @@ class Converter {
     std::vector<std::pair<std::string, c10::IValue>> items;
     for (auto [key, value] : dict) {
       if (!PyUnicode_Check(key.ptr())) {
-        fail(path, "a dict with the key " + std::string(py::repr(key)) + " (" + kind_of(key) +
-                       "); dict keys must be str");
+        fail(path, "a dict with the key " + std::string(py::repr(key)) + " (" + kind_of(key) + ")",
+             "dict keys must be str");
       }
       auto name = key.cast<std::string>();
       path.parts.push_back("['" + name + "']");
@@ -100,9 +106,48 @@ class Converter {
     }
     std::vector<c10::IValue> values;
     for (const auto& item : items) values.push_back(item.second);
-    c10::impl::GenericDict out(c10::StringType::get(), common_type(values));
+    auto type = common_type(values);
+    if (type->kind() == c10::TypeKind::AnyType) {
+      for (const auto& [name, value] : items) require_inferable(value, path, "['" + name + "']");
+    }
+    c10::impl::GenericDict out(c10::StringType::get(), type);
     for (auto& [name, value] : items) out.insert(name, std::move(value));
     return out;
+  }
+
+  // Below a List[Any] or Dict[str, Any], torch infers each element's type when the traced
+  // function is called from Python, and it cannot for an empty or a mixed list or dict: reject
+  // those while tracing, rather than produce a function nobody can call.
+  void require_inferable(const c10::IValue& v, Path& path, const std::string& part) {
+    path.parts.push_back(part);
+    if (v.isList() || v.isGenericDict()) {
+      const char* kind = v.isList() ? "list" : "dict";
+      const bool empty = v.isList() ? v.toListRef().empty() : v.toGenericDict().empty();
+      if (empty || has_any(v.type())) {
+        fail(path, std::string(empty ? "an empty " : "a mixed ") + kind +
+                       " inside a mixed list or dict",
+             "torch cannot infer its type when the traced function is called; use a tuple");
+      }
+    }
+    if (v.isList() || v.isTuple()) {
+      const auto elems = v.isList() ? v.toListRef() : v.toTupleRef().elements();
+      for (size_t i = 0; i < elems.size(); ++i) {
+        require_inferable(elems[i], path, "[" + std::to_string(i) + "]");
+      }
+    } else if (v.isGenericDict()) {
+      for (const auto& entry : v.toGenericDict()) {
+        require_inferable(entry.value(), path, "['" + entry.key().toStringRef() + "']");
+      }
+    }
+    path.parts.pop_back();
+  }
+
+  static bool has_any(const c10::TypePtr& t) {
+    if (t->kind() == c10::TypeKind::AnyType) return true;
+    for (const auto& c : t->containedTypes()) {
+      if (has_any(c)) return true;
+    }
+    return false;
   }
 
   // The one type all `elems` share, or Any for a mixed container.
@@ -115,14 +160,16 @@ class Converter {
     return type;
   }
 
-  [[noreturn]] void fail(const Path& path, const std::string& what) const {
+  [[noreturn]] void fail(const Path& path, const std::string& what,
+                         const std::string& hint = "") const {
+    const std::string note = hint.empty() ? "" : " (" + hint + ")";
     if (role_ == Role::Input) {
       throw InputError(prefix_ + path.str() + " is " + what +
                        "; example inputs must be tensors, or tuples, lists and str-keyed dicts "
-                       "of tensors");
+                       "of tensors" + note);
     }
     throw TraceError(prefix_ + "the traced function returned " + what + " at " + path.str() +
-                     "; outputs must be tensors, or tuples, lists and dicts of tensors");
+                     "; outputs must be tensors, or tuples, lists and dicts of tensors" + note);
   }
 
   Role role_;

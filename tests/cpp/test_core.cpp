@@ -39,8 +39,13 @@ int checks = 0;
     } catch (const Type& e) {                                                               \
       caught = std::string(e.what()).find(text) != std::string::npos;                      \
       if (!caught) std::cerr << "unexpected message: " << e.what() << "\n";                 \
-    } catch (const std::exception& e) {                                                     \
-      std::cerr << "unexpected exception: " << e.what() << "\n";                            \
+    } catch (...) {                                                                         \
+      try {                                                                                 \
+        throw;                                                                              \
+      } catch (const std::exception& e) {                                                   \
+        std::cerr << "unexpected exception: " << e.what() << "\n";                          \
+      } catch (...) {                                                                       \
+      }                                                                                     \
     }                                                                                       \
     if (!caught) {                                                                          \
       ++failures;                                                                           \
