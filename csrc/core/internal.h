@@ -19,9 +19,9 @@ std::shared_ptr<torch::jit::Graph> trace_graph(const std::string& prefix, const 
                                                torch::jit::Module* self,
                                                const std::vector<std::string>& argument_names);
 
-/// Traces `method` and adds it to `self`'s class as `name`.
-void trace_method(const std::string& prefix, torch::jit::Module& self, const std::string& name,
-                  const Method& method, bool strict);
+/// Adds `graph`, traced with `self`, to `self`'s class as method `name`.
+void add_method(torch::jit::Module& self, const std::string& name,
+                std::shared_ptr<torch::jit::Graph> graph);
 
 /// True if `name` can be a TorchScript identifier.
 bool is_identifier(const std::string& name);

@@ -194,18 +194,26 @@ std::vector<std::string> trace_methods(Module& self,
   if (options.respect_mode && !set_mode) {
     throw InputError("[" + api + "] respect_mode needs a function that switches modes");
   }
+  // Every graph is traced before any becomes a method: libtorch's tracer cleans up all
+  // existing methods of `self` after each trace, which would redo the earlier ones.
+  std::vector<std::pair<std::string, std::shared_ptr<torch::jit::Graph>>> graphs;
   auto trace_all = [&](bool mode) {
     for (const auto& [name, method] : methods) {
       const std::string mode_name = mode ? "train" : "eval";
-      const std::string traced_name = options.respect_mode ? mode_name + name : name;
-      detail::trace_method("[" + api + "] " + name + " (" + mode_name + " mode): ", self,
-                           traced_name, method, options.strict);
+      graphs.emplace_back(options.respect_mode ? mode_name + name : name,
+                          detail::trace_graph("[" + api + "] " + name + " (" + mode_name +
+                                                  " mode): ",
+                                              method.fn, method.inputs, options.strict, &self,
+                                              method.argument_names));
     }
   };
   trace_all(training);
+  if (options.respect_mode) {
+    set_mode(!training);
+    trace_all(!training);
+  }
+  for (auto& [name, graph] : graphs) detail::add_method(self, name, std::move(graph));
   if (!options.respect_mode) return {};
-  set_mode(!training);
-  trace_all(!training);
   std::vector<std::string> untyped;
   for (const auto& [name, method] : methods) {
     if (!define_mode_dispatch(self, name)) untyped.push_back(name);

@@ -359,11 +359,10 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Fn& fn, std:
   return graph;
 }
 
-void trace_method(const std::string& prefix, torch::jit::Module& self, const std::string& name,
-                  const Method& method, bool strict) {
-  auto graph = trace_graph(prefix, method.fn, method.inputs, strict, &self, method.argument_names);
+void add_method(torch::jit::Module& self, const std::string& name,
+                std::shared_ptr<torch::jit::Graph> graph) {
   auto cu = self._ivalue()->compilation_unit();
-  auto* fn = cu->create_function(c10::QualifiedName(*self.type()->name(), name), graph);
+  auto* fn = cu->create_function(c10::QualifiedName(*self.type()->name(), name), std::move(graph));
   self.type()->addMethod(fn);
 }
 
@@ -392,8 +391,9 @@ torch::jit::Module trace_function(const Fn& fn, std::vector<c10::IValue> inputs,
   auto cu = std::make_shared<torch::jit::CompilationUnit>();
   torch::jit::Module module(c10::QualifiedName("__torch__.jittrace.TracedFunction"), cu);
   module.register_attribute("training", c10::BoolType::get(), true);
-  detail::trace_method("[trace_function] ", module, "forward", Method{fn, std::move(inputs)},
-                       options.strict);
+  detail::add_method(module, "forward",
+                     detail::trace_graph("[trace_function] ", fn, std::move(inputs),
+                                         options.strict, &module, {}));
   return module;
 }
 

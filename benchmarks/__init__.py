@@ -1,0 +1,1 @@
+"""jittrace benchmarks against torch.jit.trace: `python -m benchmarks --help`."""

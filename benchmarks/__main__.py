@@ -1,0 +1,77 @@
+"""python -m benchmarks [--quick] [--out DIR] [--compare OLD.json]
+
+Measures jittrace against torch.jit.trace (and eager) in one process and writes
+DIR/benchmarks-<time>.json (schema in benchmarks/README.md) and a markdown table next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import jittrace
+
+from .harness import git_commit, machine_info, now
+from .report import compare, load, markdown, to_json
+from .suite import Config, run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes (about 2 minutes)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="output directory")
+    parser.add_argument("--compare", metavar="OLD.json", help="print the change of each figure against OLD.json")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is not met")
+    args = parser.parse_args(argv)
+    old = load(args.compare) if args.compare else None
+
+    start = time.perf_counter()
+    cfg = Config(quick=args.quick)
+    results = run(cfg, lambda msg: print(f"[{time.perf_counter() - start:6.1f} s] {msg}", file=sys.stderr, flush=True))
+    try:
+        import transformers
+
+        hf_version = transformers.__version__
+    except ImportError:
+        hf_version = None
+    meta = {
+        "created": now(),
+        "machine": machine_info(),
+        "versions": {
+            "torch": torch.__version__,
+            "jittrace": jittrace.__version__,
+            "jittrace_commit": git_commit(ROOT),
+            "transformers": hf_version,
+        },
+        "config": {"quick": cfg.quick, "repeats": cfg.repeats, "call_repeats": cfg.call_repeats,
+                   "traces_for_rss": cfg.traces_for_rss, "layers": cfg.layers},
+        "duration_s": round(time.perf_counter() - start, 1),
+    }
+    data = to_json(results, meta)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"benchmarks-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if cfg.quick else ''}"
+    stem.with_suffix(".json").write_text(json.dumps(data, indent=1))
+    table = markdown(data)
+    stem.with_suffix(".md").write_text(table)
+    print(table)
+    if old is not None:
+        print(compare(old, data))
+    print(f"wrote {stem}.json and .md ({meta['duration_s']} s)", file=sys.stderr)
+    missed = [t.id for t in results.targets if t.met is False]
+    if args.check and missed:
+        print(f"targets not met: {', '.join(missed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

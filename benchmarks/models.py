@@ -1,0 +1,103 @@
+"""The models the suite traces, each with an example input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["Model", "big_mlp", "transformer", "zoo"]
+
+
+@dataclass
+class Model:
+    name: str
+    build: Callable[[], Any]  # an nn.Module or a function
+    inputs: Callable[[], tuple[Any, ...]]
+    description: str
+    tiny_inputs: Callable[[], tuple[Any, ...]] | None = None  # for call overhead
+
+
+def relu(x: torch.Tensor) -> torch.Tensor:
+    return torch.relu(x)
+
+
+def mlp() -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(256, 512), nn.ReLU(), nn.Dropout(0.1), nn.Linear(512, 512), nn.ReLU(),
+        nn.Dropout(0.1), nn.Linear(512, 10),
+    )
+
+
+def convnet() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.5), nn.Linear(64 * 8 * 8, 128), nn.ReLU(), nn.Linear(128, 10),
+    )
+
+
+class LSTMClassifier(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(64, 128, num_layers=2, batch_first=True, dropout=0.2)
+        self.head = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1])
+
+
+def transformer(layers: int = 6, d_model: int = 256) -> nn.Module:
+    layer = nn.TransformerEncoderLayer(d_model=d_model, nhead=8, batch_first=True)
+    return nn.TransformerEncoder(layer, num_layers=layers, enable_nested_tensor=False)
+
+
+def big_mlp() -> nn.Module:
+    """An MLP with 268 MB of float32 parameters, for peak memory while tracing."""
+    return nn.Sequential(*(nn.Sequential(nn.Linear(4096, 4096), nn.ReLU()) for _ in range(4)))
+
+
+def _hf_models() -> list[Model]:
+    try:
+        import transformers
+    except ImportError:
+        return []
+
+    def gpt2() -> nn.Module:
+        config = transformers.GPT2Config(
+            n_layer=2, n_head=4, n_embd=128, vocab_size=1000, n_positions=128,
+            use_cache=False, return_dict=False,
+        )
+        return transformers.GPT2LMHeadModel(config)
+
+    def bert() -> nn.Module:
+        config = transformers.BertConfig(
+            num_hidden_layers=2, num_attention_heads=4, hidden_size=128, intermediate_size=256,
+            vocab_size=1000, return_dict=False,
+        )
+        return transformers.BertModel(config, add_pooling_layer=True)
+
+    tokens = lambda: (torch.randint(0, 1000, (4, 32)),)  # noqa: E731
+    return [
+        Model("hf_gpt2_tiny", gpt2, tokens, "transformers GPT-2, 2 layers, d=128 (tied weights)"),
+        Model("hf_bert_tiny", bert, tokens, "transformers BERT, 2 layers, d=128"),
+    ]
+
+
+def zoo() -> list[Model]:
+    return [
+        Model("relu", lambda: relu, lambda: (torch.randn(64, 256),), "torch.relu as a function",
+              tiny_inputs=lambda: (torch.randn(3),)),
+        Model("mlp", mlp, lambda: (torch.randn(64, 256),), "3 Linear + ReLU + Dropout",
+              tiny_inputs=lambda: (torch.randn(1, 256),)),
+        Model("convnet", convnet, lambda: (torch.randn(16, 3, 32, 32),),
+              "2 conv + BatchNorm + Dropout + 2 Linear"),
+        Model("lstm", LSTMClassifier, lambda: (torch.randn(8, 20, 64),), "2-layer LSTM + Linear"),
+        Model("transformer6", transformer, lambda: (torch.randn(8, 32, 256),),
+              "nn.TransformerEncoder, 6 layers, d_model 256"),
+        *_hf_models(),
+    ]
