@@ -9,8 +9,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
-# Build and test tools; pinned loosely, all from PyPI.
-TOOLS := scikit-build-core>=0.10 cmake>=3.21 ninja pytest>=8 hypothesis>=6 numpy pytest-benchmark>=4
+# Build and test tools, all from PyPI; transformers builds tiny models from configs (no downloads)
+# for tests and benchmarks of real architectures.
+TOOLS := scikit-build-core>=0.10 cmake>=3.21 ninja pytest>=8 hypothesis>=6 numpy transformers
 
 .PHONY: demo test bench bench-quick sanitize install clean
 

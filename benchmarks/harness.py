@@ -88,33 +88,40 @@ def measure_interleaved(
     candidates: dict[str, Callable[[], Any]],
     *,
     repeats: int,
+    sample_seconds: float,
     warmup: int = 1,
-    number: int = 1,
     gc_enabled: bool = True,
 ) -> dict[str, list[float]]:
     """Seconds per call of each candidate: `repeats` samples, taken round-robin.
 
-    Each sample times `number` calls with `timeit`. The order rotates each round so that no
-    candidate always runs after the same neighbour. With `gc_enabled` (the default here, for
-    trace times) the garbage collector runs as it would in a user's program; call-overhead
-    measurements switch it off, as `timeit` does by default.
+    Each sample times a batch of calls with `timeit`, sized per candidate so that it lasts about
+    `sample_seconds` (one call for slow candidates). The order rotates each round so that no
+    candidate always runs after the same neighbour. With `gc_enabled` (for trace times) the
+    garbage collector runs as it would in a user's program; call-overhead measurements switch
+    it off, as `timeit` does by default.
     """
     setup = "gc.enable()" if gc_enabled else "pass"
     timers = {name: timeit.Timer(fn, setup=setup, globals={"gc": gc}) for name, fn in candidates.items()}
     names = list(timers)
     for _ in range(warmup):
         for name in names:
-            timers[name].timeit(number)
+            timers[name].timeit(1)
+    numbers = {name: calibrate(candidates[name], sample_seconds) for name in names}
     samples: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(repeats):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
-            samples[name].append(timers[name].timeit(number) / number)
+            samples[name].append(timers[name].timeit(numbers[name]) / numbers[name])
     return samples
 
 
 def calibrate(fn: Callable[[], Any], seconds: float) -> int:
-    """How many calls of `fn` take about `seconds`."""
+    """How many calls of `fn` take about `seconds` (at least one)."""
+    start = time.perf_counter()
+    fn()
+    once = time.perf_counter() - start
+    if once >= seconds:
+        return 1
     number, elapsed = timeit.Timer(fn).autorange()
     return max(1, int(number * seconds / max(elapsed, 1e-9)))
 

@@ -67,12 +67,21 @@ def _hf_models() -> list[Model]:
     except ImportError:
         return []
 
+    class Logits(nn.Module):
+        """A language model's logits only (its output object is not a tensor structure)."""
+
+        def __init__(self, model: nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+            return self.model(input_ids=input_ids, use_cache=False).logits
+
     def gpt2() -> nn.Module:
         config = transformers.GPT2Config(
-            n_layer=2, n_head=4, n_embd=128, vocab_size=1000, n_positions=128,
-            use_cache=False, return_dict=False,
+            n_layer=2, n_head=4, n_embd=128, vocab_size=1000, n_positions=128
         )
-        return transformers.GPT2LMHeadModel(config)
+        return Logits(transformers.GPT2LMHeadModel(config))
 
     def bert() -> nn.Module:
         config = transformers.BertConfig(

@@ -13,7 +13,7 @@ from torch import nn
 
 import jittrace
 
-from .harness import Figure, Results, Target, calibrate, measure_interleaved, peak_rss_during, rss_bytes
+from .harness import Figure, Results, Target, measure_interleaved, peak_rss_during, rss_bytes
 from .models import Model, big_mlp, transformer, zoo
 
 __all__ = ["Config", "run"]
@@ -103,9 +103,7 @@ def trace_time(res: Results, cfg: Config, models: list[Model], log: Callable[[st
             if why:
                 res.skipped[f"trace_time/{m.name}/{name}"] = why
                 del candidates[name]
-        # Fast traces are timed in batches, so that one sample is not a single timer tick.
-        number = calibrate(candidates["jittrace"], cfg.sample_seconds)
-        samples = measure_interleaved(candidates, repeats=cfg.repeats, number=number)
+        samples = measure_interleaved(candidates, repeats=cfg.repeats, sample_seconds=cfg.sample_seconds)
         _add(res, "trace_time", m.name, samples)
 
 
@@ -129,9 +127,9 @@ def call_overhead(res: Results, cfg: Config, log: Callable[[str], None]) -> None
         "eager": lambda: module(xm), "jittrace": lambda: ours_mod(xm), "torch_jit_trace": lambda: theirs_mod(xm)
     }
     for model, candidates in cases.items():
-        number = calibrate(candidates["torch_jit_trace"], cfg.sample_seconds)
         samples = measure_interleaved(
-            candidates, repeats=cfg.call_repeats, warmup=2, number=number, gc_enabled=False
+            candidates, repeats=cfg.call_repeats, sample_seconds=cfg.sample_seconds, warmup=2,
+            gc_enabled=False,
         )
         _add(res, "call", model, samples)
 
@@ -154,8 +152,9 @@ def latency(res: Results, cfg: Config, models: list[Model], log: Callable[[str],
             for fn in candidates.values():  # the profiling executor optimizes after a few runs
                 for _ in range(3):
                     fn()
-            number = calibrate(candidates["eager"], cfg.sample_seconds)
-            samples = measure_interleaved(candidates, repeats=cfg.call_repeats, warmup=1, number=number)
+            samples = measure_interleaved(
+                candidates, repeats=cfg.call_repeats, sample_seconds=cfg.sample_seconds
+            )
         _add(res, "latency", m.name, samples)
 
 
@@ -215,7 +214,8 @@ def scaling(res: Results, cfg: Config, log: Callable[[str], None]) -> None:
             "torch_jit_trace": lambda enc=enc: torch_jit_trace(enc, (x,), check=False),
         }
         repeats = max(3, cfg.repeats * 6 // layers) if layers > 6 else cfg.repeats
-        _add(res, "scaling", f"layers{layers}", measure_interleaved(candidates, repeats=repeats))
+        samples = measure_interleaved(candidates, repeats=repeats, sample_seconds=cfg.sample_seconds)
+        _add(res, "scaling", f"layers{layers}", samples)
 
 
 # ---- Targets ------------------------------------------------------------------------------------

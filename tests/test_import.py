@@ -40,3 +40,22 @@ def test_cmake_prefix_path_holds_the_package_config():
 
     config = os.path.join(jittrace.cmake_prefix_path, "jittrace", "jittraceConfig.cmake")
     assert os.path.isfile(config)
+
+
+def test_cmake_root_entry_point_finds_the_package_config():
+    """scikit-build-core projects find jittrace through this entry point, without paths."""
+    import importlib.metadata
+    import importlib.resources
+    import os
+
+    (entry,) = [e for e in importlib.metadata.entry_points(group="cmake.root") if e.name == "jittrace"]
+    root = importlib.resources.files(entry.load())
+    assert os.path.isfile(os.path.join(str(root), "share", "cmake", "jittrace", "jittraceConfig.cmake"))
+
+
+def test_type_stubs_ship_with_the_package():
+    import os
+
+    package = os.path.dirname(jittrace.__file__)
+    assert os.path.isfile(os.path.join(package, "py.typed"))
+    assert os.path.isfile(os.path.join(package, "_C.pyi"))

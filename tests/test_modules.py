@@ -354,3 +354,18 @@ def test_module_cycle_is_an_input_error():
     a.add_module("again", a)
     with pytest.raises(jittrace.InputError, match="contains itself"):
         jit_trace_module(a, forward=torch.ones(1, 1))
+
+
+def test_graph_reads_parameters_through_the_real_hierarchy(tmp_path):
+    enc = nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=8, batch_first=True),
+        num_layers=3, enable_nested_tensor=False,
+    )
+    traced = jit_trace(enc, torch.randn(1, 2, 8))
+    graph = str(traced._c._get_method("trainforward").graph)
+    assert "Flat" not in graph  # the proxy used while tracing leaves no trace
+    assert graph.count('prim::GetAttr[name="layers"]') == 1  # shared prefixes, read once
+    assert 'prim::GetAttr[name="linear1"]' in graph
+    torch.jit.save(traced, str(tmp_path / "enc.pt"))
+    code = torch.jit.load(str(tmp_path / "enc.pt")).code_with_constants[0]
+    assert "Flat" not in code

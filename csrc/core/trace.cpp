@@ -1,7 +1,10 @@
 // Running libtorch's tracer: input checks, mixed containers, error classification, functions.
 #include <cctype>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -293,6 +296,110 @@ void adapt_graph_inputs(Graph& g, const std::vector<IValue>& originals, size_t o
   }
 }
 
+// ---- A flat `self` ------------------------------------------------------------------------------
+// libtorch's tracer reads a module's tensors through `self`. A deep hierarchy gives every read a
+// chain of module-typed values, and the alias analysis in the tracer's clean-up passes grows
+// faster than linearly with them. So we trace against a proxy that holds the tensors two levels
+// deep (in chunks: a class type finds an attribute by a linear search over its names), and
+// afterwards read each one through its real path, sharing the chains' prefixes.
+
+constexpr size_t kChunk = 32;
+
+struct FlatSelf {
+  torch::jit::Module proxy;  // attributes c<k>, each holding attributes a<j>
+  std::vector<torch::jit::Module> chunks;
+  std::vector<std::vector<std::vector<std::string>>> paths;  // [k][j]: path in the real module
+};
+
+void add_to_flat(FlatSelf& flat, const std::vector<std::string>& path, const c10::IValue& v) {
+  if (flat.chunks.empty() || flat.paths.back().size() == kChunk) {
+    flat.chunks.emplace_back(c10::QualifiedName("__torch__.jittrace.FlatChunk"),
+                             flat.proxy._ivalue()->compilation_unit(), /*shouldMangle=*/true);
+    flat.paths.emplace_back();
+    flat.proxy.register_module("c" + std::to_string(flat.chunks.size() - 1), flat.chunks.back());
+  }
+  auto& chunk = flat.chunks.back();
+  const std::string name = "a" + std::to_string(flat.paths.back().size());
+  if (v.isTensor()) {
+    chunk.register_buffer(name, v.toTensor());
+  } else {
+    chunk.register_module(name, torch::jit::Module(v.toObject()));
+  }
+  flat.paths.back().push_back(path);
+}
+
+void flatten_into(const torch::jit::Module& m, std::vector<std::string>& path, FlatSelf& flat,
+                  std::unordered_set<const void*>& seen) {
+  for (const auto& attr : m.named_attributes(/*recurse=*/false)) {
+    const auto& v = attr.value;
+    path.push_back(attr.name);
+    if (v.isTensor()) {
+      const auto& t = v.toTensor();
+      if (t.defined() && seen.insert(t.unsafeGetTensorImpl()).second) add_to_flat(flat, path, v);
+    } else if (v.isModule()) {
+      torch::jit::Module child(v.toObject());
+      if (child.get_methods().empty()) {
+        flatten_into(child, path, flat, seen);  // a mirrored submodule: only tensors
+      } else {  // already TorchScript: its methods are called, so it stays a module
+        add_to_flat(flat, path, v);
+      }
+    }
+    path.pop_back();
+  }
+}
+
+FlatSelf flatten(const torch::jit::Module& self) {
+  FlatSelf flat{torch::jit::Module(c10::QualifiedName("__torch__.jittrace.FlatSelf"),
+                                   std::make_shared<torch::jit::CompilationUnit>()),
+                {},
+                {}};
+  std::vector<std::string> path;
+  std::unordered_set<const void*> seen;
+  flatten_into(self, path, flat, seen);
+  return flat;
+}
+
+size_t attribute_index(torch::jit::Node* node, char prefix) {
+  using namespace torch::jit;
+  const std::string name = node->kind() == prim::GetAttr ? node->s(attr::name) : "";
+  if (name.size() < 2 || name[0] != prefix) {
+    throw TraceError("[jittrace] internal error: unexpected use of the traced module (" +
+                     std::string(node->kind().toQualString()) + "); please report this");
+  }
+  return std::stoul(name.substr(1));
+}
+
+// Replaces the proxy input of `g` by `self`, reading each proxy attribute through its path.
+void unflatten(Graph& g, const FlatSelf& flat, const torch::jit::Module& self) {
+  using namespace torch::jit;
+  Value* proxy = g.inputs()[0];
+  Value* real = g.insertInput(0, "self")->setType(self._ivalue()->type());
+  WithInsertPoint guard(g.block()->param_node()->next());
+  std::unordered_map<std::string, Value*> reads;  // ".a.b.c" -> value
+  auto read = [&](const std::vector<std::string>& path) {
+    Value* v = real;
+    std::string key;
+    for (const auto& atom : path) {
+      key += "." + atom;
+      auto [it, fresh] = reads.try_emplace(key, nullptr);
+      if (fresh) it->second = g.insertNode(g.createGetAttr(v, atom))->output();
+      v = it->second;
+    }
+    return v;
+  };
+  for (const auto& chunk_use : std::vector<Use>(proxy->uses())) {
+    Node* chunk_read = chunk_use.user;
+    const auto& paths = flat.paths.at(attribute_index(chunk_read, 'c'));
+    for (const auto& use : std::vector<Use>(chunk_read->output()->uses())) {
+      Node* node = use.user;
+      node->output()->replaceAllUsesWith(read(paths.at(attribute_index(node, 'a'))));
+      node->destroy();
+    }
+    chunk_read->destroy();
+  }
+  g.eraseInput(1);
+}
+
 }  // namespace
 
 bool is_identifier(const std::string& name) {
@@ -344,10 +451,13 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Fn& fn, std:
   };
   auto no_names = [](const torch::autograd::Variable& /*unused*/) { return std::string(); };
 
+  std::optional<FlatSelf> flat;
+  if (self) flat = flatten(*self);
   std::shared_ptr<Graph> graph;
   try {
     graph = torch::jit::tracer::trace(any_mixed ? traceable : inputs, traced_fn, no_names,
-                                      strict, /*force_outplace=*/false, self, argument_names)
+                                      strict, /*force_outplace=*/false,
+                                      flat ? &flat->proxy : nullptr, argument_names)
                 .first->graph;
   } catch (const Error&) {
     throw;
@@ -355,6 +465,7 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Fn& fn, std:
     if (fn_threw) throw;
     throw TraceError(prefix + "tracing failed: " + message_of(e));
   }
+  if (flat) unflatten(*graph, *flat, *self);
   if (any_mixed) adapt_graph_inputs(*graph, inputs, self ? 1 : 0);
   return graph;
 }

@@ -1,0 +1,34 @@
+# Type stubs of jittrace's compiled module (csrc/python). Use the jittrace package instead.
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final
+
+import torch
+
+BUILD_INFO: Final[dict[str, Any]]
+
+def trace_function(
+    func: Callable[..., Any],
+    inputs: tuple[Any, ...],
+    qualified_name: str,
+    argument_names: Sequence[str],
+    strict: bool,
+    record_source_locations: bool,
+) -> torch.jit.ScriptFunction: ...
+def build_module(mod: torch.nn.Module) -> torch._C.ScriptModule: ...
+def trace_methods(
+    module: torch._C.ScriptModule,
+    methods: list[tuple[str, Callable[..., Any], tuple[Any, ...], Sequence[str]]],
+    training: bool,
+    set_mode: Callable[[bool], Any],
+    strict: bool,
+    respect_mode: bool,
+    record_source_locations: bool,
+) -> list[str]: ...
+
+class StateGuard:
+    def __init__(
+        self,
+        parameters: Iterable[tuple[str, torch.Tensor]],
+        buffers: Iterable[tuple[str, torch.Tensor]],
+    ) -> None: ...
+    def restore(self) -> list[str]: ...
