@@ -12,9 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 import jittrace
+import torch
 
 from .harness import git_commit, machine_info, now
 from .report import compare, load, markdown, to_json
@@ -24,18 +23,32 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes (about 2 minutes)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="output directory")
-    parser.add_argument("--compare", metavar="OLD.json", help="print the change of each figure against OLD.json")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repeats and sizes (about 2 minutes)"
+    )
+    parser.add_argument(
+        "--out", default=str(ROOT / "benchmarks" / "results"), help="output directory"
+    )
+    parser.add_argument(
+        "--compare", metavar="OLD.json", help="print the change of each figure against OLD.json"
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is not met")
     args = parser.parse_args(argv)
     old = load(args.compare) if args.compare else None
 
     start = time.perf_counter()
     cfg = Config(quick=args.quick)
-    results = run(cfg, lambda msg: print(f"[{time.perf_counter() - start:6.1f} s] {msg}", file=sys.stderr, flush=True))
+    results = run(
+        cfg,
+        lambda msg: print(
+            f"[{time.perf_counter() - start:6.1f} s] {msg}", file=sys.stderr, flush=True
+        ),
+    )
     try:
         import transformers
 
@@ -51,8 +64,13 @@ def main(argv: list[str] | None = None) -> int:
             "jittrace_commit": git_commit(ROOT),
             "transformers": hf_version,
         },
-        "config": {"quick": cfg.quick, "repeats": cfg.repeats, "call_repeats": cfg.call_repeats,
-                   "traces_for_rss": cfg.traces_for_rss, "layers": cfg.layers},
+        "config": {
+            "quick": cfg.quick,
+            "repeats": cfg.repeats,
+            "call_repeats": cfg.call_repeats,
+            "traces_for_rss": cfg.traces_for_rss,
+            "layers": cfg.layers,
+        },
         "duration_s": round(time.perf_counter() - start, 1),
     }
     data = to_json(results, meta)

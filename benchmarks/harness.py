@@ -101,7 +101,9 @@ def measure_interleaved(
     it off, as `timeit` does by default.
     """
     setup = "gc.enable()" if gc_enabled else "pass"
-    timers = {name: timeit.Timer(fn, setup=setup, globals={"gc": gc}) for name, fn in candidates.items()}
+    timers = {
+        name: timeit.Timer(fn, setup=setup, globals={"gc": gc}) for name, fn in candidates.items()
+    }
     names = list(timers)
     for _ in range(warmup):
         for name in names:
@@ -186,11 +188,16 @@ def machine_info() -> dict[str, Any]:
 def git_commit(root: Path) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):

@@ -27,16 +27,31 @@ def relu(x: torch.Tensor) -> torch.Tensor:
 
 def mlp() -> nn.Module:
     return nn.Sequential(
-        nn.Linear(256, 512), nn.ReLU(), nn.Dropout(0.1), nn.Linear(512, 512), nn.ReLU(),
-        nn.Dropout(0.1), nn.Linear(512, 10),
+        nn.Linear(256, 512),
+        nn.ReLU(),
+        nn.Dropout(0.1),
+        nn.Linear(512, 512),
+        nn.ReLU(),
+        nn.Dropout(0.1),
+        nn.Linear(512, 10),
     )
 
 
 def convnet() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(0.5), nn.Linear(64 * 8 * 8, 128), nn.ReLU(), nn.Linear(128, 10),
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(64 * 8 * 8, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
     )
 
 
@@ -85,8 +100,12 @@ def _hf_models() -> list[Model]:
 
     def bert() -> nn.Module:
         config = transformers.BertConfig(
-            num_hidden_layers=2, num_attention_heads=4, hidden_size=128, intermediate_size=256,
-            vocab_size=1000, return_dict=False,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            hidden_size=128,
+            intermediate_size=256,
+            vocab_size=1000,
+            return_dict=False,
         )
         return transformers.BertModel(config, add_pooling_layer=True)
 
@@ -99,14 +118,32 @@ def _hf_models() -> list[Model]:
 
 def zoo() -> list[Model]:
     return [
-        Model("relu", lambda: relu, lambda: (torch.randn(64, 256),), "torch.relu as a function",
-              tiny_inputs=lambda: (torch.randn(3),)),
-        Model("mlp", mlp, lambda: (torch.randn(64, 256),), "3 Linear + ReLU + Dropout",
-              tiny_inputs=lambda: (torch.randn(1, 256),)),
-        Model("convnet", convnet, lambda: (torch.randn(16, 3, 32, 32),),
-              "2 conv + BatchNorm + Dropout + 2 Linear"),
+        Model(
+            "relu",
+            lambda: relu,
+            lambda: (torch.randn(64, 256),),
+            "torch.relu as a function",
+            tiny_inputs=lambda: (torch.randn(3),),
+        ),
+        Model(
+            "mlp",
+            mlp,
+            lambda: (torch.randn(64, 256),),
+            "3 Linear + ReLU + Dropout",
+            tiny_inputs=lambda: (torch.randn(1, 256),),
+        ),
+        Model(
+            "convnet",
+            convnet,
+            lambda: (torch.randn(16, 3, 32, 32),),
+            "2 conv + BatchNorm + Dropout + 2 Linear",
+        ),
         Model("lstm", LSTMClassifier, lambda: (torch.randn(8, 20, 64),), "2-layer LSTM + Linear"),
-        Model("transformer6", transformer, lambda: (torch.randn(8, 32, 256),),
-              "nn.TransformerEncoder, 6 layers, d_model 256"),
+        Model(
+            "transformer6",
+            transformer,
+            lambda: (torch.randn(8, 32, 256),),
+            "nn.TransformerEncoder, 6 layers, d_model 256",
+        ),
         *_hf_models(),
     ]

@@ -20,7 +20,12 @@ GROUP_TITLES = {
     "memory": "Memory",
     "scaling": "Scaling: trace time of nn.TransformerEncoder (d_model 256)",
 }
-BASELINE = {"trace_time": "torch_jit_trace", "call": "torch_jit_trace", "latency": "eager", "scaling": "torch_jit_trace"}
+BASELINE = {
+    "trace_time": "torch_jit_trace",
+    "call": "torch_jit_trace",
+    "latency": "eager",
+    "scaling": "torch_jit_trace",
+}
 
 
 def to_json(results: Results, meta: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +88,15 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append("")
     lines += ["### Targets", "", "| target | ratio | limit | met |", "|---|---|---|---|"]
     for t in data["targets"]:
-        ratio = "—" if t["met"] is None else (_value(t["ratio"], "bytes") if t["id"] == "memory/rss_growth" else f"{t['ratio']:.3f}")
+        ratio = (
+            "—"
+            if t["met"] is None
+            else (
+                _value(t["ratio"], "bytes")
+                if t["id"] == "memory/rss_growth"
+                else f"{t['ratio']:.3f}"
+            )
+        )
         limit = _value(t["limit"], "bytes") if t["id"] == "memory/rss_growth" else f"{t['limit']}"
         met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
         lines.append(f"| {t['description']} | {ratio} | {limit} | {met} |")
@@ -110,7 +123,9 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
     for t in new["targets"]:
         o = old_targets.get(t["id"])
         fmt = lambda r: "—" if r is None or r != r else f"{r:.3f}"  # noqa: E731
-        lines.append(f"{t['id']:60s} {fmt(o['ratio'] if o else None):>8s} {fmt(t['ratio']):>8s} {t['limit']:>8g}")
+        lines.append(
+            f"{t['id']:60s} {fmt(o['ratio'] if o else None):>8s} {fmt(t['ratio']):>8s} {t['limit']:>8g}"
+        )
     return "\n".join(lines)
 
 

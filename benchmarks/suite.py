@@ -8,10 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import jittrace
 import torch
 from torch import nn
-
-import jittrace
 
 from .harness import Figure, Results, Target, measure_interleaved, peak_rss_during, rss_bytes
 from .models import Model, big_mlp, transformer, zoo
@@ -50,7 +49,9 @@ def torch_jit_trace(fn: Any, inputs: tuple[Any, ...], check: bool) -> Any:
         return torch.jit.trace(fn, inputs, check_trace=check)
 
 
-def _add(res: Results, group: str, model: str, samples: dict[str, list[float]], unit: str = "s") -> None:
+def _add(
+    res: Results, group: str, model: str, samples: dict[str, list[float]], unit: str = "s"
+) -> None:
     for candidate, values in samples.items():
         res.add(Figure(f"{group}/{model}/{candidate}", group, model, candidate, unit, values))
 
@@ -80,7 +81,9 @@ def trace_time(res: Results, cfg: Config, models: list[Model], log: Callable[[st
             }
         else:
 
-            def in_mode(training: bool, fn: Callable[[], Any], obj: nn.Module = obj) -> Callable[[], Any]:
+            def in_mode(
+                training: bool, fn: Callable[[], Any], obj: nn.Module = obj
+            ) -> Callable[[], Any]:
                 def run() -> Any:
                     obj.train(training)
                     return fn()
@@ -91,8 +94,12 @@ def trace_time(res: Results, cfg: Config, models: list[Model], log: Callable[[st
                 "eager_train": in_mode(True, lambda: obj(*x)),
                 "eager_eval": in_mode(False, lambda: obj(*x)),
                 "jittrace": in_mode(True, lambda: jittrace.jit_trace(obj, *x)),
-                "jittrace_single_train": in_mode(True, lambda: jittrace.jit_trace(obj, *x, respect_mode=False)),
-                "jittrace_single_eval": in_mode(False, lambda: jittrace.jit_trace(obj, *x, respect_mode=False)),
+                "jittrace_single_train": in_mode(
+                    True, lambda: jittrace.jit_trace(obj, *x, respect_mode=False)
+                ),
+                "jittrace_single_eval": in_mode(
+                    False, lambda: jittrace.jit_trace(obj, *x, respect_mode=False)
+                ),
                 "torch_jit_trace": in_mode(True, lambda: torch_jit_trace(obj, x, check=False)),
                 "torch_jit_trace_check": in_mode(True, lambda: torch_jit_trace(obj, x, check=True)),
             }
@@ -103,7 +110,9 @@ def trace_time(res: Results, cfg: Config, models: list[Model], log: Callable[[st
             if why:
                 res.skipped[f"trace_time/{m.name}/{name}"] = why
                 del candidates[name]
-        samples = measure_interleaved(candidates, repeats=cfg.repeats, sample_seconds=cfg.sample_seconds)
+        samples = measure_interleaved(
+            candidates, repeats=cfg.repeats, sample_seconds=cfg.sample_seconds
+        )
         _add(res, "trace_time", m.name, samples)
 
 
@@ -116,19 +125,30 @@ def call_overhead(res: Results, cfg: Config, log: Callable[[str], None]) -> None
     cases: dict[str, dict[str, Callable[[], Any]]] = {}
     ours_fn = jittrace.jit_trace(torch.relu, x)
     theirs_fn = torch_jit_trace(torch.relu, (x,), check=False)
-    cases["relu"] = {"eager": lambda: torch.relu(x), "jittrace": lambda: ours_fn(x), "torch_jit_trace": lambda: theirs_fn(x)}
+    cases["relu"] = {
+        "eager": lambda: torch.relu(x),
+        "jittrace": lambda: ours_fn(x),
+        "torch_jit_trace": lambda: theirs_fn(x),
+    }
 
     torch.manual_seed(0)
     module = nn.Sequential(nn.Linear(16, 16), nn.Dropout(0.1)).eval()
     xm = torch.randn(1, 16)
-    ours_mod = jittrace.jit_trace(module, xm).eval()  # the TorchScript mode dispatcher runs each call
+    ours_mod = jittrace.jit_trace(
+        module, xm
+    ).eval()  # the TorchScript mode dispatcher runs each call
     theirs_mod = torch_jit_trace(module, (xm,), check=False).eval()
     cases["linear_dropout"] = {
-        "eager": lambda: module(xm), "jittrace": lambda: ours_mod(xm), "torch_jit_trace": lambda: theirs_mod(xm)
+        "eager": lambda: module(xm),
+        "jittrace": lambda: ours_mod(xm),
+        "torch_jit_trace": lambda: theirs_mod(xm),
     }
     for model, candidates in cases.items():
         samples = measure_interleaved(
-            candidates, repeats=cfg.call_repeats, sample_seconds=cfg.sample_seconds, warmup=2,
+            candidates,
+            repeats=cfg.call_repeats,
+            sample_seconds=cfg.sample_seconds,
+            warmup=2,
             gc_enabled=False,
         )
         _add(res, "call", model, samples)
@@ -147,7 +167,11 @@ def latency(res: Results, cfg: Config, models: list[Model], log: Callable[[str],
         x = m.inputs()
         ours = jittrace.jit_trace(obj, *x).eval()
         theirs = torch_jit_trace(obj, x, check=False)  # traced in eval mode
-        candidates = {"eager": lambda: obj(*x), "jittrace": lambda: ours(*x), "torch_jit_trace": lambda: theirs(*x)}
+        candidates = {
+            "eager": lambda: obj(*x),
+            "jittrace": lambda: ours(*x),
+            "torch_jit_trace": lambda: theirs(*x),
+        }
         with torch.no_grad():
             for fn in candidates.values():  # the profiling executor optimizes after a few runs
                 for _ in range(3):
@@ -165,7 +189,10 @@ def memory(res: Results, cfg: Config, log: Callable[[str], None]) -> None:
     n = cfg.traces_for_rss
     log(f"memory: RSS over {n} traces")
     torch.manual_seed(0)
-    model, x = nn.Sequential(nn.Linear(64, 64), nn.BatchNorm1d(64), nn.Dropout(0.1)), torch.randn(8, 64)
+    model, x = (
+        nn.Sequential(nn.Linear(64, 64), nn.BatchNorm1d(64), nn.Dropout(0.1)),
+        torch.randn(8, 64),
+    )
     tracers = {
         "jittrace": lambda: jittrace.jit_trace(model, x),
         "torch_jit_trace": lambda: torch_jit_trace(model, (x,), check=False),
@@ -178,25 +205,47 @@ def memory(res: Results, cfg: Config, log: Callable[[str], None]) -> None:
         for _ in range(n):
             trace()
         gc.collect()
-        res.add(Figure(f"memory/rss_growth_{n}/{name}", "memory", f"rss_growth_{n}", name, "bytes",
-                       [float(rss_bytes() - before)]))
+        res.add(
+            Figure(
+                f"memory/rss_growth_{n}/{name}",
+                "memory",
+                f"rss_growth_{n}",
+                name,
+                "bytes",
+                [float(rss_bytes() - before)],
+            )
+        )
 
     log("memory: peak RSS while tracing a 268 MB model")
     for name in ("jittrace", "jittrace_single", "torch_jit_trace"):
-        gc.collect()
-        start = rss_bytes()
-        torch.manual_seed(0)
-        big, xb = big_mlp(), torch.randn(8, 4096)
-        params = sum(p.numel() * p.element_size() for p in big.parameters())
-        trace = {
-            "jittrace": lambda: jittrace.jit_trace(big, xb),
-            "jittrace_single": lambda: jittrace.jit_trace(big, xb, respect_mode=False),
-            "torch_jit_trace": lambda: torch_jit_trace(big, (xb,), check=False),
-        }[name]
-        _, peak = peak_rss_during(trace)
-        res.add(Figure(f"memory/peak_over_params/{name}", "memory", "peak_over_params", name, "ratio",
-                       [(peak - start) / params], note=f"parameters: {params} bytes"))
-        del big, xb, trace
+        ratio, params = _peak_over_params(name)
+        res.add(
+            Figure(
+                f"memory/peak_over_params/{name}",
+                "memory",
+                "peak_over_params",
+                name,
+                "ratio",
+                [ratio],
+                note=f"parameters: {params} bytes",
+            )
+        )
+
+
+def _peak_over_params(tracer: str) -> tuple[float, int]:
+    """(peak RSS while tracing - RSS before the model existed) / parameter bytes, and the bytes."""
+    gc.collect()
+    start = rss_bytes()
+    torch.manual_seed(0)
+    big, x = big_mlp(), torch.randn(8, 4096)
+    params = sum(p.numel() * p.element_size() for p in big.parameters())
+    trace = {
+        "jittrace": lambda: jittrace.jit_trace(big, x),
+        "jittrace_single": lambda: jittrace.jit_trace(big, x, respect_mode=False),
+        "torch_jit_trace": lambda: torch_jit_trace(big, (x,), check=False),
+    }[tracer]
+    _, peak = peak_rss_during(trace)
+    return (peak - start) / params, params
 
 
 # ---- 5. Scaling ---------------------------------------------------------------------------------
@@ -214,7 +263,9 @@ def scaling(res: Results, cfg: Config, log: Callable[[str], None]) -> None:
             "torch_jit_trace": lambda enc=enc: torch_jit_trace(enc, (x,), check=False),
         }
         repeats = max(3, cfg.repeats * 6 // layers) if layers > 6 else cfg.repeats
-        samples = measure_interleaved(candidates, repeats=repeats, sample_seconds=cfg.sample_seconds)
+        samples = measure_interleaved(
+            candidates, repeats=repeats, sample_seconds=cfg.sample_seconds
+        )
         _add(res, "scaling", f"layers{layers}", samples)
 
 
@@ -222,41 +273,93 @@ def scaling(res: Results, cfg: Config, log: Callable[[str], None]) -> None:
 
 
 def targets(res: Results, cfg: Config, models: list[Model]) -> None:
-    def add(id_: str, description: str, numerator: str, denominator: str | None, limit: float) -> None:
+    def add(
+        id_: str, description: str, numerator: str, denominator: str | None, limit: float
+    ) -> None:
         res.targets.append(Target(id_, description, numerator, denominator, limit))
 
     for m in models:
         tt = f"trace_time/{m.name}"
         if res.median(f"{tt}/eager") is not None:  # a function
-            add(f"function_trace/{m.name}", f"{m.name}: trace time vs torch.jit.trace(check_trace=False)",
-                f"{tt}/jittrace", f"{tt}/torch_jit_trace", 0.4)
+            add(
+                f"function_trace/{m.name}",
+                f"{m.name}: trace time vs torch.jit.trace(check_trace=False)",
+                f"{tt}/jittrace",
+                f"{tt}/torch_jit_trace",
+                0.4,
+            )
             continue
-        add(f"module_trace/{m.name}", f"{m.name}: respect_mode=True (two traces) vs torch.jit.trace(check_trace=False)",
-            f"{tt}/jittrace", f"{tt}/torch_jit_trace", 0.9)
-        add(f"module_trace_single/{m.name}", f"{m.name}: respect_mode=False vs torch.jit.trace(check_trace=False)",
-            f"{tt}/jittrace_single_train", f"{tt}/torch_jit_trace", 0.5)
+        add(
+            f"module_trace/{m.name}",
+            f"{m.name}: respect_mode=True (two traces) vs torch.jit.trace(check_trace=False)",
+            f"{tt}/jittrace",
+            f"{tt}/torch_jit_trace",
+            0.9,
+        )
+        add(
+            f"module_trace_single/{m.name}",
+            f"{m.name}: respect_mode=False vs torch.jit.trace(check_trace=False)",
+            f"{tt}/jittrace_single_train",
+            f"{tt}/torch_jit_trace",
+            0.5,
+        )
         eager_train = res.median(f"{tt}/eager_train")
         if eager_train is not None and eager_train >= 0.010:
             for mode in ("train", "eval"):
-                add(f"per_mode/{m.name}/{mode}", f"{m.name}: trace time in {mode} mode vs eager {mode} forward",
-                    f"{tt}/jittrace_single_{mode}", f"{tt}/eager_{mode}", 1.25)
-    add("call/function", "call overhead, function (relu on 3 elements) vs torch.jit.trace's",
-        "call/relu/jittrace", "call/relu/torch_jit_trace", 1.05)
-    add("call/module", "call overhead, module with mode dispatch vs torch.jit.trace's",
-        "call/linear_dropout/jittrace", "call/linear_dropout/torch_jit_trace", 1.1)
+                add(
+                    f"per_mode/{m.name}/{mode}",
+                    f"{m.name}: trace time in {mode} mode vs eager {mode} forward",
+                    f"{tt}/jittrace_single_{mode}",
+                    f"{tt}/eager_{mode}",
+                    1.25,
+                )
+    add(
+        "call/function",
+        "call overhead, function (relu on 3 elements) vs torch.jit.trace's",
+        "call/relu/jittrace",
+        "call/relu/torch_jit_trace",
+        1.05,
+    )
+    add(
+        "call/module",
+        "call overhead, module with mode dispatch vs torch.jit.trace's",
+        "call/linear_dropout/jittrace",
+        "call/linear_dropout/torch_jit_trace",
+        1.1,
+    )
     for m in models:
         if res.median(f"latency/{m.name}/jittrace") is not None:
-            add(f"latency/{m.name}", f"{m.name}: traced forward latency (eval) vs eager",
-                f"latency/{m.name}/jittrace", f"latency/{m.name}/eager", 1.0)
+            add(
+                f"latency/{m.name}",
+                f"{m.name}: traced forward latency (eval) vs eager",
+                f"latency/{m.name}/jittrace",
+                f"latency/{m.name}/eager",
+                1.0,
+            )
     n = cfg.traces_for_rss
     if n == 1000:
-        add("memory/rss_growth", "RSS growth over 1,000 traces (bytes)",
-            "memory/rss_growth_1000/jittrace", None, 2 * 1024 * 1024)
-    add("memory/peak", "peak RSS while tracing a 268 MB model: (model + tracing) / parameter bytes",
-        "memory/peak_over_params/jittrace", None, 1.05)
+        add(
+            "memory/rss_growth",
+            "RSS growth over 1,000 traces (bytes)",
+            "memory/rss_growth_1000/jittrace",
+            None,
+            2 * 1024 * 1024,
+        )
+    add(
+        "memory/peak",
+        "peak RSS while tracing a 268 MB model: (model + tracing) / parameter bytes",
+        "memory/peak_over_params/jittrace",
+        None,
+        1.05,
+    )
     if 48 in cfg.layers:
-        add("scaling/48_vs_6", "trace time at 48 layers vs at 6 layers",
-            "scaling/layers48/jittrace", "scaling/layers6/jittrace", 8.5)
+        add(
+            "scaling/48_vs_6",
+            "trace time at 48 layers vs at 6 layers",
+            "scaling/layers48/jittrace",
+            "scaling/layers6/jittrace",
+            8.5,
+        )
     for t in res.targets:
         num = res.median(t.numerator)
         den = 1.0 if t.denominator is None else res.median(t.denominator)

@@ -30,7 +30,13 @@ def build(source: Path, name: str) -> tuple[Path, float]:
     build_dir = BUILD_ROOT / name
     start = time.perf_counter()
     configure = [
-        tool("cmake"), "-S", str(source), "-B", str(build_dir), "-G", "Ninja",
+        tool("cmake"),
+        "-S",
+        str(source),
+        "-B",
+        str(build_dir),
+        "-G",
+        "Ninja",
         f"-DCMAKE_MAKE_PROGRAM={tool('ninja')}",
         "-DCMAKE_BUILD_TYPE=Release",
         f"-DCMAKE_PREFIX_PATH={jittrace.cmake_prefix_path}",

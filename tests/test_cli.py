@@ -95,8 +95,17 @@ def test_trace_a_module_class_from_a_file_and_inspect_it(models, tmp_path):
 def test_trace_a_factory_with_several_methods_in_eval_mode(models, tmp_path):
     out = tmp_path / "enc.pt"
     result = run(
-        "trace", f"{models}:build", "-o", str(out), "--mode", "eval",
-        "--method", "forward=(torch.randn(3, 8),)", "--method", "encode=torch.randn(3, 8)", "-q",
+        "trace",
+        f"{models}:build",
+        "-o",
+        str(out),
+        "--mode",
+        "eval",
+        "--method",
+        "forward=(torch.randn(3, 8),)",
+        "--method",
+        "encode=torch.randn(3, 8)",
+        "-q",
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # --quiet
@@ -107,12 +116,22 @@ def test_trace_a_factory_with_several_methods_in_eval_mode(models, tmp_path):
 
 def test_trace_a_plain_function_and_a_module_instance(models, tmp_path):
     result = run(
-        "trace", f"{models}:double", "-o", str(tmp_path / "f.pt"),
-        "--input", "torch.ones(2)", "--input", "torch.ones(2)",
+        "trace",
+        f"{models}:double",
+        "-o",
+        str(tmp_path / "f.pt"),
+        "--input",
+        "torch.ones(2)",
+        "--input",
+        "torch.ones(2)",
     )
     assert result.returncode == 0, result.stderr
-    assert torch.equal(torch.jit.load(str(tmp_path / "f.pt"))(torch.ones(2), torch.ones(2)), torch.full((2,), 3.0))
-    result = run("trace", f"{models}:instance", "-o", str(tmp_path / "i.pt"), "--input", "torch.randn(2, 8)")
+    assert torch.equal(
+        torch.jit.load(str(tmp_path / "f.pt"))(torch.ones(2), torch.ones(2)), torch.full((2,), 3.0)
+    )
+    result = run(
+        "trace", f"{models}:instance", "-o", str(tmp_path / "i.pt"), "--input", "torch.randn(2, 8)"
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -120,19 +139,28 @@ def test_trace_a_module_from_a_package(tmp_path):
     out = tmp_path / "relu.pt"
     result = run("trace", "torch.nn:ReLU", "-o", str(out), "--input", "torch.randn(3)")
     assert result.returncode == 0, result.stderr
-    assert torch.equal(torch.jit.load(str(out))(torch.tensor([-1.0, 1.0])), torch.tensor([0.0, 1.0]))
+    assert torch.equal(
+        torch.jit.load(str(out))(torch.tensor([-1.0, 1.0])), torch.tensor([0.0, 1.0])
+    )
 
 
 def test_python_dash_m_and_cmake_dir():
-    result = subprocess.run([sys.executable, "-m", "jittrace", "--cmake-dir"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "jittrace", "--cmake-dir"], capture_output=True, text=True
+    )
     assert result.returncode == 0
     assert (Path(result.stdout.strip()) / "jittrace" / "jittraceConfig.cmake").is_file()
 
 
 def test_failing_check_exits_1(models, tmp_path):
     result = run(
-        "trace", f"{models}:Branchy", "-o", str(tmp_path / "b.pt"),
-        "--input", "torch.ones(2)", "--check=-torch.ones(2)",
+        "trace",
+        f"{models}:Branchy",
+        "-o",
+        str(tmp_path / "b.pt"),
+        "--input",
+        "torch.ones(2)",
+        "--check=-torch.ones(2)",
     )
     assert result.returncode == 1
     assert "check failed" in result.stderr
@@ -143,21 +171,45 @@ def test_failing_check_exits_1(models, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["trace", "torch.nn:Linear", "--input", "torch.ones(1)"], "cannot be constructed without arguments"),
+        (
+            ["trace", "torch.nn:Linear", "--input", "torch.ones(1)"],
+            "cannot be constructed without arguments",
+        ),
         (["trace", "{models}:Missing", "--input", "torch.ones(1)"], "has no attribute 'Missing'"),
-        (["trace", "no_such_module_xyz:Net", "--input", "torch.ones(1)"], "cannot import no_such_module_xyz"),
+        (
+            ["trace", "no_such_module_xyz:Net", "--input", "torch.ones(1)"],
+            "cannot import no_such_module_xyz",
+        ),
         (["trace", "{models}", "--input", "torch.ones(1)"], "TARGET must be module:attr"),
-        (["trace", "{models}:not_a_model", "--input", "torch.ones(1)"], "is an int, not a module or function"),
-        (["trace", "{models}:Plain", "--input", "torch.ones(1)"], "is a class but not an nn.Module"),
-        (["trace", "{models}:returns_number", "--input", "torch.ones(1)"], "returned an int, not an nn.Module"),
-        (["trace", "{models}:Net", "--input", "torch.randn(2,"], "--input 'torch.randn(2,' failed: SyntaxError"),
+        (
+            ["trace", "{models}:not_a_model", "--input", "torch.ones(1)"],
+            "is an int, not a module or function",
+        ),
+        (
+            ["trace", "{models}:Plain", "--input", "torch.ones(1)"],
+            "is a class but not an nn.Module",
+        ),
+        (
+            ["trace", "{models}:returns_number", "--input", "torch.ones(1)"],
+            "returned an int, not an nn.Module",
+        ),
+        (
+            ["trace", "{models}:Net", "--input", "torch.randn(2,"],
+            "--input 'torch.randn(2,' failed: SyntaxError",
+        ),
         (["trace", "{models}:Net", "--input", "undefined_name"], "NameError"),
         (["trace", "{models}:Net", "--method", "forward"], "--method takes NAME=EXPR"),
-        (["trace", "{models}:double", "--method", "forward=torch.ones(1)"], "--method needs a module TARGET"),
+        (
+            ["trace", "{models}:double", "--method", "forward=torch.ones(1)"],
+            "--method needs a module TARGET",
+        ),
         (["inspect", "{tmp}/missing.pt"], "no such file"),
         (["inspect", "{models}"], "is not a TorchScript file"),
         (["trace", "{models}:Net"], "the following arguments are required: -o/--output"),
-        (["trace", "{models}:Net", "-o", "x.pt", "--mode", "sideways"], "invalid choice: 'sideways'"),
+        (
+            ["trace", "{models}:Net", "-o", "x.pt", "--mode", "sideways"],
+            "invalid choice: 'sideways'",
+        ),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(models, tmp_path, args, message):
@@ -173,7 +225,9 @@ def test_bad_usage_exits_2_with_one_line(models, tmp_path, args, message):
 
 
 def test_verbose_shows_the_traceback(models, tmp_path):
-    result = run("trace", f"{models}:Missing", "-o", str(tmp_path / "m.pt"), "--input", "torch.ones(1)", "-v")
+    result = run(
+        "trace", f"{models}:Missing", "-o", str(tmp_path / "m.pt"), "--input", "torch.ones(1)", "-v"
+    )
     assert result.returncode == 2
     assert "Traceback" in result.stderr
 

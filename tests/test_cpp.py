@@ -6,17 +6,18 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import jittrace
 import pytest
 import torch
-from torch import nn
-
-import jittrace
 from jittrace import jit_trace
+from torch import nn
 
 pytestmark = pytest.mark.slow
 
 
-def run_in_cpp(cpp_tests: Path, model: torch.jit.ScriptModule | torch.jit.ScriptFunction, inputs, tmp_path):
+def run_in_cpp(
+    cpp_tests: Path, model: torch.jit.ScriptModule | torch.jit.ScriptFunction, inputs, tmp_path
+):
     """Saves `model`, runs its forward in C++ in eval then train mode (seed 0), returns outputs."""
     model_path, in_path, out_path = tmp_path / "model.pt", tmp_path / "in.pt", tmp_path / "out.pt"
     torch.jit.save(model, str(model_path))
@@ -32,7 +33,9 @@ def run_in_cpp(cpp_tests: Path, model: torch.jit.ScriptModule | torch.jit.Script
 
 def test_core_library_does_not_link_python():
     lib = Path(jittrace.__file__).parent / "lib" / "libjittrace.so"
-    dynamic = subprocess.run(["readelf", "-d", str(lib)], capture_output=True, text=True, check=True).stdout
+    dynamic = subprocess.run(
+        ["readelf", "-d", str(lib)], capture_output=True, text=True, check=True
+    ).stdout
     needed = [line for line in dynamic.splitlines() if "NEEDED" in line]
     assert any("libtorch_cpu" in line for line in needed)
     assert not any("torch_python" in line or "libpython" in line for line in needed), needed
@@ -71,7 +74,9 @@ def test_modes_switch_in_cpp(cpp_tests, tmp_path):
 
 def test_dropout_and_batchnorm_module_matches_python_in_cpp(cpp_tests, tmp_path):
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(p=1.0), nn.Linear(8, 2))
+    net = nn.Sequential(
+        nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(p=1.0), nn.Linear(8, 2)
+    )
     x = torch.randn(4, 6)
     traced = jit_trace(net, x)
     train_out, eval_out, _ = run_in_cpp(cpp_tests, traced, (x,), tmp_path)

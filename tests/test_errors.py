@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import jittrace
 import numpy as np
 import pytest
 import torch
-
-import jittrace
 from jittrace import jit_trace
 
 
@@ -25,8 +24,16 @@ def no_tracing_state_left() -> bool:
         ((torch.ones(1), "a"), r"example_inputs\[1\]", "a str"),
         ((torch.ones(1), 3), r"example_inputs\[1\]", "an int"),
         ((torch.ones(1), np.ones(2)), r"example_inputs\[1\]", "a numpy.ndarray"),
-        ((torch.ones(1), {"a": torch.ones(1), "mask": 1.5}), r"example_inputs\[1\]\['mask'\]", "a float"),
-        ((torch.ones(1), [torch.ones(1), (torch.ones(1), "s")]), r"example_inputs\[1\]\[1\]\[1\]", "a str"),
+        (
+            (torch.ones(1), {"a": torch.ones(1), "mask": 1.5}),
+            r"example_inputs\[1\]\['mask'\]",
+            "a float",
+        ),
+        (
+            (torch.ones(1), [torch.ones(1), (torch.ones(1), "s")]),
+            r"example_inputs\[1\]\[1\]\[1\]",
+            "a str",
+        ),
     ],
 )
 def test_non_tensor_leaf_is_a_type_error_naming_its_path(inputs, path, what):
@@ -37,7 +44,10 @@ def test_non_tensor_leaf_is_a_type_error_naming_its_path(inputs, path, what):
 
 
 def test_non_str_dict_key_is_named():
-    with pytest.raises(jittrace.InputError, match=r"example_inputs\[0\] is a dict with the key 1 \(an int\); .*\(dict keys must be str\)"):
+    with pytest.raises(
+        jittrace.InputError,
+        match=r"example_inputs\[0\] is a dict with the key 1 \(an int\); .*\(dict keys must be str\)",
+    ):
         jit_trace(lambda d: d[1], {1: torch.ones(1)})
 
 
@@ -48,14 +58,19 @@ def test_named_example_inputs_are_rejected():
 
 @pytest.mark.parametrize("func", [1, "relu", None, [torch.relu]])
 def test_non_callable_is_a_type_error(func):
-    with pytest.raises(TypeError, match="func must be a callable or an nn.Module"):
+    with pytest.raises(TypeError, match=r"func must be a callable or an nn\.Module"):
         jit_trace(func, torch.ones(1))
 
 
 def test_too_many_or_too_few_example_inputs():
-    with pytest.raises(jittrace.InputError, match=r"add cannot take 3 example inputs: too many positional"):
+    with pytest.raises(
+        jittrace.InputError, match=r"add cannot take 3 example inputs: too many positional"
+    ):
         jit_trace(add, torch.ones(1), torch.ones(1), torch.ones(1))
-    with pytest.raises(jittrace.InputError, match="add cannot take 1 example inputs: missing a required argument: 'y'"):
+    with pytest.raises(
+        jittrace.InputError,
+        match="add cannot take 1 example inputs: missing a required argument: 'y'",
+    ):
         jit_trace(add, torch.ones(1))
 
 
@@ -71,7 +86,10 @@ def test_exception_in_func_propagates_unchanged_and_the_next_trace_works():
     with pytest.raises(Boom, match="the error abcde"):
         jit_trace(fails, torch.ones(2))
     assert no_tracing_state_left()
-    assert torch.equal(jit_trace(add, torch.ones(1), torch.ones(1))(torch.ones(1), torch.ones(1)), torch.tensor([2.0]))
+    assert torch.equal(
+        jit_trace(add, torch.ones(1), torch.ones(1))(torch.ones(1), torch.ones(1)),
+        torch.tensor([2.0]),
+    )
 
 
 def test_keyboard_interrupt_in_func_propagates():
@@ -95,7 +113,10 @@ def test_torch_error_in_func_propagates_as_runtime_error():
     [(None, "None"), (1, "an int"), ("s", "a str"), (2.5, "a float")],
 )
 def test_function_returning_a_non_tensor_is_a_trace_error(result, what):
-    with pytest.raises(jittrace.TraceError, match=f"the traced function returned {what} at output; outputs must be tensors"):
+    with pytest.raises(
+        jittrace.TraceError,
+        match=f"the traced function returned {what} at output; outputs must be tensors",
+    ):
         jit_trace(lambda x: result, torch.ones(1))
     assert no_tracing_state_left()
 
@@ -113,7 +134,9 @@ def test_output_without_data_dependence_is_a_trace_error():
 
 def test_captured_tensor_requiring_grad_is_explained():
     weight = torch.ones(2, requires_grad=True)
-    with pytest.raises(RuntimeError, match="Cannot insert a Tensor that requires grad as a constant"):
+    with pytest.raises(
+        RuntimeError, match="Cannot insert a Tensor that requires grad as a constant"
+    ):
         jit_trace(lambda x: x * weight, torch.ones(2))
     assert no_tracing_state_left()
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import gc
 
+import jittrace
 import pytest
 import torch
-from torch import nn
-
-import jittrace
 from jittrace import jit_trace
+from torch import nn
 
 
 def relu(x):
@@ -47,7 +46,9 @@ def test_varargs_get_numbered_names():
 
     traced = jit_trace(total, torch.ones(2), torch.ones(2), torch.ones(2))
     assert [v.debugName() for v in traced.graph.inputs()] == ["first", "rest_0", "rest_1"]
-    assert torch.equal(traced(torch.ones(2), torch.ones(2), torch.ones(2) * 3), torch.full((2,), 5.0))
+    assert torch.equal(
+        traced(torch.ones(2), torch.ones(2), torch.ones(2) * 3), torch.full((2,), 5.0)
+    )
 
 
 def test_closure_over_conv_net_in_eval_mode_with_detached_parameters():
@@ -199,7 +200,7 @@ def test_wrong_structure_at_call_time_is_a_clear_error():
     traced = jit_trace(lambda d: d["a"] + 1, {"a": torch.ones(1)})
     with pytest.raises(RuntimeError, match="Expected a value of type 'Dict"):
         traced([torch.ones(1)])
-    with pytest.raises((KeyError, RuntimeError), match="b|KeyError"):
+    with pytest.raises(RuntimeError, match="KeyError: a"):  # keys are read by name
         traced({"b": torch.ones(1)})
 
 
@@ -240,14 +241,19 @@ def test_partial_and_callable_objects_trace():
             return x * 3
 
     add2 = functools.partial(torch.add, alpha=2)
-    assert torch.equal(jit_trace(add2, torch.ones(1), torch.ones(1))(torch.ones(1), torch.ones(1)), torch.tensor([3.0]))
+    assert torch.equal(
+        jit_trace(add2, torch.ones(1), torch.ones(1))(torch.ones(1), torch.ones(1)),
+        torch.tensor([3.0]),
+    )
     assert torch.equal(jit_trace(Scale(), torch.ones(1))(torch.ones(1)), torch.tensor([3.0]))
 
 
 def test_lambda_names_are_valid_in_saved_files(tmp_path):
     traced = jit_trace(lambda x: x + 1, torch.ones(1))
     traced.save(str(tmp_path / "lambda.pt"))
-    assert torch.equal(torch.jit.load(str(tmp_path / "lambda.pt"))(torch.ones(1)), torch.tensor([2.0]))
+    assert torch.equal(
+        torch.jit.load(str(tmp_path / "lambda.pt"))(torch.ones(1)), torch.tensor([2.0])
+    )
 
 
 def test_check_inputs_pass_and_fail():

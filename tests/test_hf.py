@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from jittrace import jit_trace
 from torch import nn
 
-from jittrace import jit_trace
-
 transformers = pytest.importorskip("transformers")
+
+# transformers reads tensor sizes in Python (batch size checks): the tracer says so, as expected.
+pytestmark = pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning:transformers.*")
 
 
 class Logits(nn.Module):
@@ -47,8 +49,12 @@ def test_gpt2_with_tied_weights(tmp_path):
 def test_bert_tuple_outputs_in_both_modes():
     torch.manual_seed(0)
     config = transformers.BertConfig(
-        num_hidden_layers=2, num_attention_heads=2, hidden_size=32, intermediate_size=64,
-        vocab_size=100, return_dict=False,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        hidden_size=32,
+        intermediate_size=64,
+        vocab_size=100,
+        return_dict=False,
     )
     model = transformers.BertModel(config)
     ids = torch.randint(0, 100, (2, 12))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import jittrace
 import pytest
 import torch
-
-import jittrace
 from jittrace._version import check_torch_version
 
 
@@ -21,7 +20,10 @@ def test_extension_imports_and_reports_its_build():
 
 
 def test_mismatched_torch_is_an_import_error_naming_both_versions():
-    with pytest.raises(ImportError, match=r"built against torch 2\.13\.0\+cpu, but torch 2\.14\.0 is installed.*pip install --no-build-isolation"):
+    with pytest.raises(
+        ImportError,
+        match=r"built against torch 2\.13\.0\+cpu, but torch 2\.14\.0 is installed.*pip install --no-build-isolation",
+    ):
         check_torch_version("2.13.0+cpu", "2.14.0")
     check_torch_version(torch.__version__)  # the running torch passes
 
@@ -48,9 +50,13 @@ def test_cmake_root_entry_point_finds_the_package_config():
     import importlib.resources
     import os
 
-    (entry,) = [e for e in importlib.metadata.entry_points(group="cmake.root") if e.name == "jittrace"]
+    (entry,) = [
+        e for e in importlib.metadata.entry_points(group="cmake.root") if e.name == "jittrace"
+    ]
     root = importlib.resources.files(entry.load())
-    assert os.path.isfile(os.path.join(str(root), "share", "cmake", "jittrace", "jittraceConfig.cmake"))
+    assert os.path.isfile(
+        os.path.join(str(root), "share", "cmake", "jittrace", "jittraceConfig.cmake")
+    )
 
 
 def test_type_stubs_ship_with_the_package():

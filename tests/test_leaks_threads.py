@@ -11,9 +11,8 @@ import threading
 import weakref
 
 import torch
-from torch import nn
-
 from jittrace import jit_trace, jit_trace_module
+from torch import nn
 
 
 def rss_bytes() -> int:
@@ -87,7 +86,9 @@ def test_four_threads_trace_and_call_at_once():
                 mod = nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.5))
                 traced_mod = jit_trace_module(mod, forward=torch.randn(2, 8))
                 y = torch.randn(8)
-                if not torch.allclose(traced(y), fn(y)) or not torch.allclose(shared(y), torch.sin(y)):
+                if not torch.allclose(traced(y), fn(y)) or not torch.allclose(
+                    shared(y), torch.sin(y)
+                ):
                     failures.append(f"thread {i}: wrong result")
                 traced_mod.eval()
                 mod.eval()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import warnings
 
+import jittrace
 import pytest
 import torch
-from torch import nn
-
-import jittrace
 from jittrace import jit_trace, jit_trace_module
+from torch import nn
 
 
 class AbsByMode(nn.Module):
@@ -93,7 +92,9 @@ def test_dispatcher_is_typed_from_the_schema_for_containers():
             return (y, [y, y + 1]) if self.training else (y * 0, [y, y - 1])
 
     mod = Containers()
-    traced = jit_trace(mod, [torch.ones(2), torch.ones(2)], {"scale": torch.tensor(2.0)}, strict=False)
+    traced = jit_trace(
+        mod, [torch.ones(2), torch.ones(2)], {"scale": torch.tensor(2.0)}, strict=False
+    )
     schema = str(traced._c._get_method("forward").schema)
     assert "Tensor[] xs" in schema and "Dict(str, Tensor) d" in schema
     assert "-> ((Tensor, Tensor[]))" in schema

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from cppbuild import BUILD_ROOT, ROOT, build
 
 README = (ROOT / "README.md").read_text()
@@ -19,7 +18,9 @@ def code_blocks(language: str) -> list[str]:
 
 def test_python_example_runs(tmp_path):
     (example,) = code_blocks("python")
-    result = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", example], capture_output=True, text=True, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "net.pt").is_file()
 

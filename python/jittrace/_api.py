@@ -82,7 +82,7 @@ def jit_trace(
             f"[{api}] example inputs can not be named (got {', '.join(named_inputs)}=...); "
             "pass them positionally in the order of the function's arguments"
         )
-    if isinstance(func, torch.jit.ScriptModule) or isinstance(func, torch.jit.ScriptFunction):
+    if isinstance(func, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
         raise InputError(
             f"[{api}] func is already TorchScript ({type(func).__name__}) and needs no tracing; "
             "to trace it as part of a larger model, call it from the traced code"
@@ -203,7 +203,9 @@ def jit_trace_module(
         args = _method_args(inputs)
         what = f"{type(mod).__name__}.{name}"
         hint = " (a list holds positional arguments; wrap it in a tuple to pass it as one)"
-        names = _argument_names(api, method, what, len(args), hint if isinstance(inputs, list) else "")
+        names = _argument_names(
+            api, method, what, len(args), hint if isinstance(inputs, list) else ""
+        )
         plans.append((name, mod if name == "forward" else method, args, names))
     checks = None if check_inputs is None else _check_list(api, check_inputs, Mapping)
     for i, spec in enumerate(checks or []):
@@ -311,7 +313,10 @@ def _index_containers(mod: nn.Module, traced: torch.jit.ScriptModule) -> None:
         by_position = isinstance(sub, (nn.ModuleList, nn.Sequential))
 
         def getitem(
-            key: Any, children: Any = children, keys: list[str] = keys, by_position: bool = by_position
+            key: Any,
+            children: Any = children,
+            keys: list[str] = keys,
+            by_position: bool = by_position,
         ) -> Any:
             if by_position and isinstance(key, int):
                 key = keys[key]  # negative indices and IndexError as for a list
@@ -401,8 +406,12 @@ def _check_module(
                 for name, inputs in spec.items():
                     args = _method_args(inputs)
                     eager = mod if name == "forward" else getattr(mod, name)
-                    where = f"[{api}] check_inputs[{i}][{name!r}] ({'train' if mode else 'eval'} mode)"
-                    compare_outputs(run_seeded(eager, args), run_seeded(getattr(traced, name), args), where)
+                    where = (
+                        f"[{api}] check_inputs[{i}][{name!r}] ({'train' if mode else 'eval'} mode)"
+                    )
+                    compare_outputs(
+                        run_seeded(eager, args), run_seeded(getattr(traced, name), args), where
+                    )
     finally:
         for m, training in flags:
             m.training = training

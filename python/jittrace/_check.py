@@ -40,7 +40,9 @@ def _compare(expected: Any, actual: Any, where: str, path: str) -> None:
         if not isinstance(actual, torch.Tensor):
             fail(f"is a tensor in eager mode but {type(actual).__name__} when traced")
         if expected.shape != actual.shape:
-            fail(f"has shape {tuple(actual.shape)} when traced, {tuple(expected.shape)} in eager mode")
+            fail(
+                f"has shape {tuple(actual.shape)} when traced, {tuple(expected.shape)} in eager mode"
+            )
         if expected.dtype != actual.dtype:
             fail(f"has dtype {actual.dtype} when traced, {expected.dtype} in eager mode")
         if expected.numel() == 0:
@@ -68,7 +70,7 @@ def _compare(expected: Any, actual: Any, where: str, path: str) -> None:
     elif isinstance(expected, (list, tuple)):
         if not isinstance(actual, (list, tuple)) or len(actual) != len(expected):
             fail(f"is {_shape(actual)} when traced, {_shape(expected)} in eager mode")
-        for i, (e, a) in enumerate(zip(expected, actual)):
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
             _compare(e, a, where, f"{path}[{i}]")
     elif expected != actual:
         fail(f"is {actual!r} when traced, {expected!r} in eager mode")

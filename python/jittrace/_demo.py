@@ -123,7 +123,9 @@ def run_demo(out_dir: Path, log: Callable[[str], None]) -> tuple[str, bool]:
         ),
     ]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     summary = (
         "Both files were saved and loaded back. After loading, .train() and .eval() switch the\n"

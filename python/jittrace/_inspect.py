@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["summarize", "format_summary"]
+__all__ = ["format_summary", "summarize"]
 
 
 def _graph_size(graph: torch.Graph) -> int:
@@ -35,9 +35,7 @@ def summarize(module: torch.jit.ScriptModule) -> dict[str, Any]:
         methods[name] = {"schema": str(method.schema), "graph_nodes": _graph_size(method.graph)}
     dual = [n for n in names if f"train{n}" in methods and f"eval{n}" in methods]
     submodules = [
-        {"name": name, "type": sub.original_name}
-        for name, sub in module.named_modules()
-        if name
+        {"name": name, "type": sub.original_name} for name, sub in module.named_modules() if name
     ]
     return {
         "type": c._type().qualified_name(),
@@ -69,11 +67,13 @@ def format_summary(path: str, info: dict[str, Any]) -> str:
     else:
         lines.append(f"modes: one trace per method; starts in {mode} mode")
     lines.append("methods:")
-    for name, m in info["methods"].items():
+    for m in info["methods"].values():
         lines.append(f"  {m['schema']}    [{m['graph_nodes']} nodes]")
     for kind in ("parameters", "buffers"):
         s = info[kind]
-        lines.append(f"{kind}: {s['count']} tensors, {s['elements']:,} elements, {_bytes(s['bytes'])}")
+        lines.append(
+            f"{kind}: {s['count']} tensors, {s['elements']:,} elements, {_bytes(s['bytes'])}"
+        )
     lines.append(f"submodules: {len(info['submodules'])}")
     for sub in info["submodules"]:
         depth = sub["name"].count(".")

@@ -185,14 +185,19 @@ def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
             traced = progress.stage(
                 label,
                 lambda: jit_trace_module(
-                    model, strict=strict, respect_mode=respect_mode, check_inputs=check_dicts,
+                    model,
+                    strict=strict,
+                    respect_mode=respect_mode,
+                    check_inputs=check_dicts,
                     **methods,
                 ),
             )
         else:
             traced = progress.stage(
                 label,
-                lambda: jit_trace(model, *methods["forward"], strict=strict, check_inputs=checks or None),
+                lambda: jit_trace(
+                    model, *methods["forward"], strict=strict, check_inputs=checks or None
+                ),
             )
     except TraceCheckError as e:
         raise CheckFailed(str(e)) from e
@@ -206,7 +211,9 @@ def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
     for mode in sorted(modes, key=lambda m: m != "eval"):
         for name, inputs in methods.items():
 
-            def verify(name: str = name, inputs: tuple[Any, ...] = inputs, mode: str = mode) -> None:
+            def verify(
+                name: str = name, inputs: tuple[Any, ...] = inputs, mode: str = mode
+            ) -> None:
                 if is_module:
                     model.train(mode == "train")
                     loaded.train(mode == "train")
@@ -252,7 +259,9 @@ def _run_inspect(args: argparse.Namespace, progress: Progress) -> int:
     info = summarize(module)
     if args.graph:
         if args.graph not in info["methods"]:
-            raise UsageError(f"{path} has no method {args.graph!r}; methods: {', '.join(info['methods'])}")
+            raise UsageError(
+                f"{path} has no method {args.graph!r}; methods: {', '.join(info['methods'])}"
+            )
         info["graph"] = str(module._c._get_method(args.graph).graph)
     if args.json:
         print(json.dumps(info, indent=2))
@@ -285,7 +294,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"jittrace {__version__}")
     parser.add_argument(
-        "--cmake-dir", action="store_true",
+        "--cmake-dir",
+        action="store_true",
         help="print the directory to add to CMAKE_PREFIX_PATH for find_package(jittrace)",
     )
     common = argparse.ArgumentParser(add_help=False)
@@ -294,34 +304,50 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     trace = sub.add_parser(
-        "trace", parents=[common], help="trace a model or function and save it",
+        "trace",
+        parents=[common],
+        help="trace a model or function and save it",
         description="Trace TARGET, save it as TorchScript, reload the file and verify it "
         "against eager on the example inputs in each traced mode.",
-        epilog=TRACE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=TRACE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     trace.add_argument("target", metavar="TARGET", help="module:attr or path/to/file.py:attr")
     trace.add_argument("-o", "--output", required=True, help="the TorchScript file to write")
     trace.add_argument(
-        "--input", action="append", default=[], metavar="EXPR",
+        "--input",
+        action="append",
+        default=[],
+        metavar="EXPR",
         help="an example input of forward (repeat for several arguments)",
     )
     trace.add_argument(
-        "--method", action="append", default=[], metavar="NAME=EXPR",
+        "--method",
+        action="append",
+        default=[],
+        metavar="NAME=EXPR",
         help="a method and its example inputs (a tuple for several arguments)",
     )
     trace.add_argument(
-        "--mode", choices=["both", "train", "eval"], default="both",
+        "--mode",
+        choices=["both", "train", "eval"],
+        default="both",
         help="both: trace train and eval mode, switchable after loading (default); "
         "train / eval: trace that mode only",
     )
     trace.add_argument("--no-strict", action="store_true", help="allow list and dict outputs")
     trace.add_argument(
-        "--check", action="append", default=[], metavar="EXPR",
+        "--check",
+        action="append",
+        default=[],
+        metavar="EXPR",
         help="further inputs of forward on which traced and eager outputs must agree",
     )
 
     insp = sub.add_parser(
-        "inspect", parents=[common], help="describe a TorchScript file",
+        "inspect",
+        parents=[common],
+        help="describe a TorchScript file",
         description="Describe any TorchScript file: methods and signatures, whether train and "
         "eval mode are kept, its starting mode, parameters, buffers, submodules, graph sizes.",
         epilog="examples:\n  jittrace inspect net.pt\n  jittrace inspect net.pt --graph forward\n"
@@ -333,7 +359,9 @@ def _parser() -> argparse.ArgumentParser:
     insp.add_argument("--json", action="store_true", help="print JSON")
 
     demo = sub.add_parser(
-        "demo", parents=[common], help="show jittrace on a built-in model",
+        "demo",
+        parents=[common],
+        help="show jittrace on a built-in model",
         description="Trace a built-in model (conv + batch norm + dropout) with jittrace and with "
         "torch.jit.trace, save and reload both, and show which one still switches between train "
         "and eval mode, with trace and call times.",
