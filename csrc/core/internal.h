@@ -1,12 +1,12 @@
 // Internal header, not shipped: helpers shared by the core's translation units.
 #pragma once
 
+#include <jittrace/jittrace.h>
+#include <torch/csrc/jit/ir/ir.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <jittrace/jittrace.h>
-#include <torch/csrc/jit/ir/ir.h>
 
 namespace jittrace::detail {
 

@@ -1,15 +1,15 @@
 // Modules: mirroring a module tree, tracing its methods in both modes, the mode dispatcher,
 // and keeping the traced module's state as it was.
+#include <ATen/Context.h>
+#include <c10/util/Exception.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
 #include <algorithm>
 #include <set>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <ATen/Context.h>
-#include <c10/util/Exception.h>
-#include <torch/csrc/autograd/grad_mode.h>
 
 #include "internal.h"
 
@@ -18,7 +18,8 @@ namespace {
 
 using torch::jit::Module;
 
-// "torch::nn::LinearImpl" or "my.module.<locals>.Net" -> "torch.nn.LinearImpl", "my.module._locals_.Net"
+// "torch::nn::LinearImpl" or "my.module.<locals>.Net" -> "torch.nn.LinearImpl",
+// "my.module._locals_.Net"
 std::string class_qualname(std::string name) {
   for (size_t pos = name.find("::"); pos != std::string::npos; pos = name.find("::", pos)) {
     name.replace(pos, 2, ".");
@@ -64,9 +65,9 @@ Module build(const ModuleTree& tree, const std::shared_ptr<torch::jit::Compilati
 
 // Argument names for a generated method: the traced ones where they are usable identifiers.
 std::vector<std::string> argument_names(const c10::FunctionSchema& schema) {
-  static const std::set<std::string> reserved = {
-      "self", "torch", "Tensor", "List", "Tuple", "Dict", "Optional", "Any",
-      "int", "float", "bool", "str", "None", "True", "False"};
+  static const std::set<std::string> reserved = {"self", "torch",    "Tensor", "List", "Tuple",
+                                                 "Dict", "Optional", "Any",    "int",  "float",
+                                                 "bool", "str",      "None",   "True", "False"};
   std::vector<std::string> names;
   std::set<std::string> seen;
   for (size_t i = 1; i < schema.arguments().size(); ++i) {
@@ -200,11 +201,10 @@ std::vector<std::string> trace_methods(Module& self,
   auto trace_all = [&](bool mode) {
     for (const auto& [name, method] : methods) {
       const std::string mode_name = mode ? "train" : "eval";
-      graphs.emplace_back(options.respect_mode ? mode_name + name : name,
-                          detail::trace_graph("[" + api + "] " + name + " (" + mode_name +
-                                                  " mode): ",
-                                              method.fn, method.inputs, options.strict, &self,
-                                              method.argument_names));
+      graphs.emplace_back(
+          options.respect_mode ? mode_name + name : name,
+          detail::trace_graph("[" + api + "] " + name + " (" + mode_name + " mode): ", method.fn,
+                              method.inputs, options.strict, &self, method.argument_names));
     }
   };
   trace_all(training);
@@ -247,8 +247,8 @@ Module trace_module(torch::nn::Module& module,
       self, list, module.is_training(), [&module](bool on) { module.train(on); }, options);
   for (const auto& name : untyped) {
     TORCH_WARN("[trace_module] ", name,
-               ": train and eval mode return different types, so there is no TorchScript '",
-               name, "'; call train", name, " or eval", name, " directly");
+               ": train and eval mode return different types, so there is no TorchScript '", name,
+               "'; call train", name, " or eval", name, " directly");
   }
   for (const auto& name : state.restore()) {
     TORCH_WARN("[trace_module] parameter '", name,

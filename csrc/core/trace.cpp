@@ -1,4 +1,10 @@
 // Running libtorch's tracer: input checks, mixed containers, error classification, functions.
+#include <c10/util/Exception.h>
+#include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/lower_tuples.h>
+
 #include <cctype>
 #include <optional>
 #include <sstream>
@@ -8,19 +14,11 @@
 #include <utility>
 #include <vector>
 
-#include <c10/util/Exception.h>
-#include <torch/csrc/jit/frontend/tracer.h>
-#include <torch/csrc/jit/ir/ir.h>
-#include <torch/csrc/jit/passes/dead_code_elimination.h>
-#include <torch/csrc/jit/passes/lower_tuples.h>
-
 #include "internal.h"
 
 namespace jittrace {
 
-const char* version() {
-  return JITTRACE_VERSION;
-}
+const char* version() { return JITTRACE_VERSION; }
 
 namespace detail {
 namespace {
@@ -89,8 +87,8 @@ void check_input(const std::string& prefix, const IValue& v, Path& path) {
   }
 }
 
-[[noreturn]] void bad_output(const std::string& prefix, const Path& path,
-                             const std::string& what, const std::string& hint = "") {
+[[noreturn]] void bad_output(const std::string& prefix, const Path& path, const std::string& what,
+                             const std::string& hint = "") {
   throw TraceError(prefix + "the traced function returned " + what + " at " + path.str() +
                    "; outputs must be tensors, or tuples, lists and dicts of tensors" +
                    (hint.empty() ? "" : " (" + hint + ")"));
@@ -115,8 +113,10 @@ void check_output(const std::string& prefix, const IValue& v, Path& path) {
     }
   } else if (v.isGenericDict()) {
     for (const auto& entry : v.toGenericDict()) {
-      if (entry.key().isString()) path.push_key(entry.key().toStringRef());
-      else path.parts.push_back("[" + describe(entry.key()) + "]");
+      if (entry.key().isString())
+        path.push_key(entry.key().toStringRef());
+      else
+        path.parts.push_back("[" + describe(entry.key()) + "]");
       check_output(prefix, entry.value(), path);
       path.pop();
     }
@@ -140,13 +140,9 @@ bool has_any(const c10::TypePtr& t) {
   return false;
 }
 
-bool is_container(const IValue& v) {
-  return v.isList() || v.isTuple() || v.isGenericDict();
-}
+bool is_container(const IValue& v) { return v.isList() || v.isTuple() || v.isGenericDict(); }
 
-bool is_any(const c10::TypePtr& t) {
-  return t->kind() == c10::TypeKind::AnyType;
-}
+bool is_any(const c10::TypePtr& t) { return t->kind() == c10::TypeKind::AnyType; }
 
 // Whether `v`, at a position of static type `type`, is traced in tuple form.
 bool needs_adapting(const IValue& v, const c10::TypePtr& type) {
@@ -165,7 +161,8 @@ std::vector<IValue> elements_of(const IValue& v) {
 std::vector<c10::TypePtr> element_types(const IValue& v, const c10::TypePtr& type, size_t n) {
   if (is_any(type)) return std::vector<c10::TypePtr>(n, c10::AnyType::get());
   if (v.isTuple()) return type->expectRef<c10::TupleType>().elements().vec();
-  if (v.isList()) return std::vector<c10::TypePtr>(n, type->expectRef<c10::ListType>().getElementType());
+  if (v.isList())
+    return std::vector<c10::TypePtr>(n, type->expectRef<c10::ListType>().getElementType());
   return std::vector<c10::TypePtr>(n, type->expectRef<c10::DictType>().getValueType());
 }
 
@@ -249,7 +246,8 @@ Value* adapt(Graph& g, Value* v, const IValue& original, const c10::TypePtr& typ
     for (size_t i = 0; i < n; ++i) names.push_back(where + "[" + std::to_string(i) + "]");
     if (original.isList()) {
       if (is_any(type)) {
-        v = checked_cast(g, v, c10::AnyListType::get(), c10::ListType::create(c10::AnyType::get()), where, "a list");
+        v = checked_cast(g, v, c10::AnyListType::get(), c10::ListType::create(c10::AnyType::get()),
+                         where, "a list");
       }
       parts = g.insertNode(g.createListUnpack(v, n))->outputs().vec();  // checks the length
     } else if (!is_any(type)) {
@@ -268,7 +266,8 @@ Value* adapt(Graph& g, Value* v, const IValue& original, const c10::TypePtr& typ
     }
   }
   std::vector<Value*> elems;
-  for (size_t i = 0; i < n; ++i) elems.push_back(adapt(g, parts[i], originals[i], types[i], names[i]));
+  for (size_t i = 0; i < n; ++i)
+    elems.push_back(adapt(g, parts[i], originals[i], types[i], names[i]));
   return g.insertNode(g.createTuple(elems))->output();
 }
 
@@ -281,7 +280,7 @@ void adapt_graph_inputs(Graph& g, const std::vector<IValue>& originals, size_t o
     const size_t pos = offset + i;
     Value* old_input = g.inputs()[pos];
     const std::string name = old_input->hasDebugName() ? old_input->debugNameBase()
-                                                        : "argument_" + std::to_string(i + 1);
+                                                       : "argument_" + std::to_string(i + 1);
     Value* new_input = g.insertInput(pos)->setType(type);
     torch::jit::WithInsertPoint guard(g.block()->param_node()->next());
     old_input->replaceAllUsesWith(adapt(g, new_input, originals[i], type, name));
@@ -410,8 +409,9 @@ bool is_identifier(const std::string& name) {
   return true;
 }
 
-std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Fn& fn, std::vector<IValue> inputs,
-                                   bool strict, torch::jit::Module* self,
+std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Fn& fn,
+                                   std::vector<IValue> inputs, bool strict,
+                                   torch::jit::Module* self,
                                    const std::vector<std::string>& argument_names) {
   if (!fn) throw InputError(prefix + "the function to trace is empty");
   if (torch::jit::tracer::isTracing()) {
@@ -455,9 +455,9 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Fn& fn, std:
   if (self) flat = flatten(*self);
   std::shared_ptr<Graph> graph;
   try {
-    graph = torch::jit::tracer::trace(any_mixed ? traceable : inputs, traced_fn, no_names,
-                                      strict, /*force_outplace=*/false,
-                                      flat ? &flat->proxy : nullptr, argument_names)
+    graph = torch::jit::tracer::trace(any_mixed ? traceable : inputs, traced_fn, no_names, strict,
+                                      /*force_outplace=*/false, flat ? &flat->proxy : nullptr,
+                                      argument_names)
                 .first->graph;
   } catch (const Error&) {
     throw;
@@ -486,8 +486,8 @@ torch::jit::StrongFunctionPtr trace_to_function(const Fn& fn, std::vector<c10::I
   c10::QualifiedName name(qualified_name);
   for (const auto& atom : name.atoms()) {
     if (!detail::is_identifier(atom)) {
-      throw InputError("[" + api + "] '" + qualified_name +
-                       "' is not a valid qualified name: '" + atom + "' is not an identifier");
+      throw InputError("[" + api + "] '" + qualified_name + "' is not a valid qualified name: '" +
+                       atom + "' is not an identifier");
     }
   }
   auto graph = detail::trace_graph("[" + api + "] ", fn, std::move(inputs), strict,
@@ -502,9 +502,9 @@ torch::jit::Module trace_function(const Fn& fn, std::vector<c10::IValue> inputs,
   auto cu = std::make_shared<torch::jit::CompilationUnit>();
   torch::jit::Module module(c10::QualifiedName("__torch__.jittrace.TracedFunction"), cu);
   module.register_attribute("training", c10::BoolType::get(), true);
-  detail::add_method(module, "forward",
-                     detail::trace_graph("[trace_function] ", fn, std::move(inputs),
-                                         options.strict, &module, {}));
+  detail::add_method(
+      module, "forward",
+      detail::trace_graph("[trace_function] ", fn, std::move(inputs), options.strict, &module, {}));
   return module;
 }
 

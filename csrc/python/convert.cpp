@@ -1,9 +1,9 @@
 #include "convert.h"
 
-#include <utility>
-
 #include <torch/csrc/autograd/python_variable.h>
 #include <torch/csrc/jit/python/pybind_utils.h>
+
+#include <utility>
 
 namespace jittrace::python {
 namespace {
@@ -124,8 +124,8 @@ class Converter {
       const char* kind = v.isList() ? "list" : "dict";
       const bool empty = v.isList() ? v.toListRef().empty() : v.toGenericDict().empty();
       if (empty || has_any(v.type())) {
-        fail(path, std::string(empty ? "an empty " : "a mixed ") + kind +
-                       " inside a mixed list or dict",
+        fail(path,
+             std::string(empty ? "an empty " : "a mixed ") + kind + " inside a mixed list or dict",
              "torch cannot infer its type when the traced function is called; use a tuple");
       }
     }
@@ -166,7 +166,8 @@ class Converter {
     if (role_ == Role::Input) {
       throw InputError(prefix_ + path.str() + " is " + what +
                        "; example inputs must be tensors, or tuples, lists and str-keyed dicts "
-                       "of tensors" + note);
+                       "of tensors" +
+                       note);
     }
     throw TraceError(prefix_ + "the traced function returned " + what + " at " + path.str() +
                      "; outputs must be tensors, or tuples, lists and dicts of tensors" + note);

@@ -1,12 +1,11 @@
 // Python objects <-> IValues for tracing, and Python callables as the core's Fn.
 #pragma once
 
-#include <string>
-#include <vector>
-
+#include <jittrace/jittrace.h>
 #include <pybind11/pybind11.h>
 
-#include <jittrace/jittrace.h>
+#include <string>
+#include <vector>
 
 namespace jittrace::python {
 

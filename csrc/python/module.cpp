@@ -2,11 +2,10 @@
 //
 // Built against torch's bundled pybind11 headers (never PyPI's), so this module shares pybind11
 // internals with torch._C and can accept and return torch::jit::Module / ScriptFunction.
-#include <exception>
-
+#include <jittrace/errors.h>
 #include <pybind11/pybind11.h>
 
-#include <jittrace/errors.h>
+#include <exception>
 
 namespace py = pybind11;
 

@@ -1,5 +1,10 @@
 // Bindings of the core's tracing entry points. Tracing logic lives in the core; this file
 // converts arguments, wraps Python callables and releases the GIL around the core.
+#include <pybind11/stl.h>
+#include <torch/csrc/autograd/python_variable.h>
+#include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/csrc/jit/python/pybind_utils.h>
+
 #include <memory>
 #include <optional>
 #include <set>
@@ -7,11 +12,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <pybind11/stl.h>
-#include <torch/csrc/autograd/python_variable.h>
-#include <torch/csrc/jit/frontend/tracer.h>
-#include <torch/csrc/jit/python/pybind_utils.h>
 
 #include "convert.h"
 
@@ -131,8 +131,8 @@ void init_trace(py::module_& m) {
         auto traced = [&] {
           py::gil_scoped_release no_gil;
           SourceLocations locations(record_source_locations);
-          return trace_to_function(fn, std::move(ivalues), qualified_name, strict,
-                                   argument_names, "jit_trace");
+          return trace_to_function(fn, std::move(ivalues), qualified_name, strict, argument_names,
+                                   "jit_trace");
         }();
         raise_pending_error();
         return traced;
@@ -154,17 +154,16 @@ void init_trace(py::module_& m) {
   m.def(
       "trace_methods",
       [](torch::jit::Module& self, const py::list& methods, bool training,
-         const py::object& set_mode, bool strict, bool respect_mode,
-         bool record_source_locations) {
+         const py::object& set_mode, bool strict, bool respect_mode, bool record_source_locations) {
         const std::string prefix = "[jit_trace_module] ";
         std::vector<std::pair<std::string, Method>> list;
         for (auto item : methods) {
           auto spec = item.cast<py::tuple>();  // (name, callable, inputs, argument_names)
           auto name = spec[0].cast<std::string>();
-          list.emplace_back(
-              name, Method{python_fn(spec[1], prefix + name + ": "),
-                           to_ivalues(spec[2].cast<py::tuple>(), prefix, name + " inputs"),
-                           spec[3].cast<std::vector<std::string>>()});
+          list.emplace_back(name,
+                            Method{python_fn(spec[1], prefix + name + ": "),
+                                   to_ivalues(spec[2].cast<py::tuple>(), prefix, name + " inputs"),
+                                   spec[3].cast<std::vector<std::string>>()});
         }
         py::handle switch_mode = set_mode;
         ModeSwitch mode_switch = [switch_mode](bool on) {

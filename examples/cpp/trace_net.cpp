@@ -1,14 +1,14 @@
 // Traces a C++-frontend network in train and eval mode, saves it as TorchScript, loads it back
 // and shows that .train() / .eval() still switch its behaviour.
 //   ./trace_net [OUTPUT_DIR]   writes OUTPUT_DIR/net.pt and OUTPUT_DIR/net_io.pt
-#include <fstream>
-#include <iostream>
-#include <string>
-
 #include <jittrace/jittrace.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
+
+#include <fstream>
+#include <iostream>
+#include <string>
 
 struct NetImpl : torch::nn::Module {
   NetImpl()
@@ -17,9 +17,7 @@ struct NetImpl : torch::nn::Module {
         drop(register_module("drop", torch::nn::Dropout(0.5))),
         fc2(register_module("fc2", torch::nn::Linear(16, 3))) {}
 
-  torch::Tensor forward(torch::Tensor x) {
-    return fc2(drop(torch::relu(bn(fc1(x)))));
-  }
+  torch::Tensor forward(torch::Tensor x) { return fc2(drop(torch::relu(bn(fc1(x))))); }
 
   torch::nn::Linear fc1;
   torch::nn::BatchNorm1d bn;
@@ -44,8 +42,10 @@ int main(int argc, char** argv) {
   loaded.train();  // (a train-mode forward updates the batch-norm running statistics)
   torch::manual_seed(1);
   torch::Tensor train_out = loaded.forward({x}).toTensor();
-  std::cout << "eval mode (running statistics, no dropout):\n" << eval_out << "\n"
-            << "train mode (batch statistics, dropout):\n" << train_out << "\n";
+  std::cout << "eval mode (running statistics, no dropout):\n"
+            << eval_out << "\n"
+            << "train mode (batch statistics, dropout):\n"
+            << train_out << "\n";
 
   // The input and both outputs, for comparison from another program (torch.load reads it).
   auto io = torch::pickle_save(c10::ivalue::Tuple::create({x, train_out, eval_out}));

@@ -2,14 +2,14 @@
 // Loads a TorchScript module with torch::jit::load, reads its inputs (a pickled tuple, as
 // written by torch.save), runs `forward` in eval mode and then in train mode under seed 0, and
 // pickles (train_output, eval_output, train_flag_after_load) for torch.load.
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/torch.h>
+
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <vector>
-
-#include <torch/csrc/jit/serialization/import.h>
-#include <torch/csrc/jit/serialization/pickle.h>
-#include <torch/torch.h>
 
 int main(int argc, char** argv) {
   if (argc != 4) {

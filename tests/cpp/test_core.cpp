@@ -2,6 +2,11 @@
 // trace_forward / trace_module on C++-frontend modules (both modes, shared parameters, state
 // and flags restored), bad use (clear jittrace exceptions, no tracing state left behind), and
 // tracing from four threads at once.
+#include <jittrace/jittrace.h>
+#include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/torch.h>
+
 #include <atomic>
 #include <functional>
 #include <iostream>
@@ -10,48 +15,43 @@
 #include <thread>
 #include <vector>
 
-#include <jittrace/jittrace.h>
-#include <torch/csrc/jit/frontend/tracer.h>
-#include <torch/csrc/jit/serialization/import.h>
-#include <torch/torch.h>
-
 namespace {
 
 int failures = 0;
 int checks = 0;
 
-#define JT_CHECK(cond)                                                             \
-  do {                                                                             \
-    ++checks;                                                                      \
-    if (!(cond)) {                                                                 \
-      ++failures;                                                                  \
+#define JT_CHECK(cond)                                                           \
+  do {                                                                           \
+    ++checks;                                                                    \
+    if (!(cond)) {                                                               \
+      ++failures;                                                                \
       std::cerr << __FILE__ << ":" << __LINE__ << ": check failed: " #cond "\n"; \
-    }                                                                              \
+    }                                                                            \
   } while (0)
 
 // Checks that `expr` throws `Type` whose message contains `text`.
-#define JT_CHECK_THROWS(expr, Type, text)                                                   \
-  do {                                                                                      \
-    ++checks;                                                                               \
-    bool caught = false;                                                                    \
-    try {                                                                                   \
-      expr;                                                                                 \
-    } catch (const Type& e) {                                                               \
-      caught = std::string(e.what()).find(text) != std::string::npos;                      \
-      if (!caught) std::cerr << "unexpected message: " << e.what() << "\n";                 \
-    } catch (...) {                                                                         \
-      try {                                                                                 \
-        throw;                                                                              \
-      } catch (const std::exception& e) {                                                   \
-        std::cerr << "unexpected exception: " << e.what() << "\n";                          \
-      } catch (...) {                                                                       \
-      }                                                                                     \
-    }                                                                                       \
-    if (!caught) {                                                                          \
-      ++failures;                                                                           \
+#define JT_CHECK_THROWS(expr, Type, text)                                                 \
+  do {                                                                                    \
+    ++checks;                                                                             \
+    bool caught = false;                                                                  \
+    try {                                                                                 \
+      expr;                                                                               \
+    } catch (const Type& e) {                                                             \
+      caught = std::string(e.what()).find(text) != std::string::npos;                     \
+      if (!caught) std::cerr << "unexpected message: " << e.what() << "\n";               \
+    } catch (...) {                                                                       \
+      try {                                                                               \
+        throw;                                                                            \
+      } catch (const std::exception& e) {                                                 \
+        std::cerr << "unexpected exception: " << e.what() << "\n";                        \
+      } catch (...) {                                                                     \
+      }                                                                                   \
+    }                                                                                     \
+    if (!caught) {                                                                        \
+      ++failures;                                                                         \
       std::cerr << __FILE__ << ":" << __LINE__ << ": expected " #Type " with '" << (text) \
-                << "' from " #expr "\n";                                                   \
-    }                                                                                       \
+                << "' from " #expr "\n";                                                  \
+    }                                                                                     \
   } while (0)
 
 torch::jit::Module reload(const torch::jit::Module& m) {
@@ -70,9 +70,7 @@ struct NetImpl : torch::nn::Module {
         bn(register_module("bn", torch::nn::BatchNorm1d(8))),
         drop(register_module("drop", torch::nn::Dropout(0.5))),
         fc2(register_module("fc2", torch::nn::Linear(8, 2))) {}
-  torch::Tensor forward(torch::Tensor x) {
-    return fc2(drop(torch::relu(bn(fc1(x)))));
-  }
+  torch::Tensor forward(torch::Tensor x) { return fc2(drop(torch::relu(bn(fc1(x))))); }
   torch::nn::Linear fc1;
   torch::nn::BatchNorm1d bn;
   torch::nn::Dropout drop;
@@ -172,16 +170,15 @@ void test_bad_use() {
   // No methods, an empty function, a non-tensor input, a non-tensor output.
   JT_CHECK_THROWS(jittrace::trace_module(*net, {}), jittrace::InputError,
                   "there are no methods to trace");
-  JT_CHECK_THROWS(jittrace::trace_function(jittrace::Fn{}, {torch::ones(1)}),
-                  jittrace::InputError, "the function to trace is empty");
-  JT_CHECK_THROWS(jittrace::trace_function(unary([](torch::Tensor x) { return x; }),
-                                           {c10::IValue(3)}),
-                  jittrace::InputError, "inputs[0] is an int");
+  JT_CHECK_THROWS(jittrace::trace_function(jittrace::Fn{}, {torch::ones(1)}), jittrace::InputError,
+                  "the function to trace is empty");
   JT_CHECK_THROWS(
-      jittrace::trace_function(
-          [](std::vector<c10::IValue> in) -> c10::IValue { return c10::IValue(1.5); },
-          {torch::ones(1)}),
-      jittrace::TraceError, "the traced function returned a float at output");
+      jittrace::trace_function(unary([](torch::Tensor x) { return x; }), {c10::IValue(3)}),
+      jittrace::InputError, "inputs[0] is an int");
+  JT_CHECK_THROWS(jittrace::trace_function(
+                      [](std::vector<c10::IValue> in) -> c10::IValue { return c10::IValue(1.5); },
+                      {torch::ones(1)}),
+                  jittrace::TraceError, "the traced function returned a float at output");
   // Empty inputs for a callable that needs one: its own exception passes through.
   JT_CHECK_THROWS(jittrace::trace_function(unary([](torch::Tensor x) { return x; }), {}),
                   std::out_of_range, "");
@@ -221,8 +218,7 @@ void test_bad_use() {
                   jittrace::InputError, "collides with a method that respect_mode generates");
   // Nested tracing.
   jittrace::Fn nested = [&](std::vector<c10::IValue> in) -> c10::IValue {
-    return jittrace::trace_function(unary([](torch::Tensor x) { return x; }), in)
-        .forward(in);
+    return jittrace::trace_function(unary([](torch::Tensor x) { return x; }), in).forward(in);
   };
   JT_CHECK_THROWS(jittrace::trace_function(nested, {torch::ones(1)}), jittrace::TraceError,
                   "a trace is already running on this thread");

@@ -1,10 +1,10 @@
 // Shipped header: part of jittrace's public C++ API.
 #pragma once
 
+#include <jittrace/export.h>
+
 #include <stdexcept>
 #include <string>
-
-#include <jittrace/export.h>
 
 namespace jittrace {
 

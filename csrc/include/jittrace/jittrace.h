@@ -5,6 +5,15 @@
 // traces behave the same.
 #pragma once
 
+#include <ATen/core/Generator.h>
+#include <ATen/core/ivalue.h>
+#include <jittrace/errors.h>
+#include <jittrace/export.h>
+#include <torch/csrc/jit/api/compilation_unit.h>
+#include <torch/csrc/jit/api/module.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -13,16 +22,6 @@
 #include <tuple>
 #include <utility>
 #include <vector>
-
-#include <ATen/core/Generator.h>
-#include <ATen/core/ivalue.h>
-#include <torch/csrc/jit/api/compilation_unit.h>
-#include <torch/csrc/jit/api/module.h>
-#include <torch/nn/module.h>
-#include <torch/nn/pimpl.h>
-
-#include <jittrace/errors.h>
-#include <jittrace/export.h>
 
 namespace jittrace {
 
@@ -81,7 +80,7 @@ JITTRACE_API torch::jit::StrongFunctionPtr trace_to_function(
 /// m.save("relu.pt");
 /// \endcode
 JITTRACE_API torch::jit::Module trace_function(const Fn& fn, std::vector<c10::IValue> inputs,
-                                              TraceOptions options = {});
+                                               TraceOptions options = {});
 
 // ---------------------------------------------------------------------------------------------
 // Modules
@@ -196,7 +195,6 @@ torch::jit::Module trace_forward_with(const TraceOptions& options, Holder& modul
   };
   return trace_module(*module, {{"forward", {fn, {c10::IValue(inputs)...}}}}, options);
 }
-
 
 /// Traces `forward` of a module holder (`torch::nn::Linear`, `torch::nn::Sequential`, your own
 /// `TORCH_MODULE`) on example tensors. `forward` may return a tensor or a tuple of tensors.
