@@ -49,9 +49,19 @@ class Figure:
             return float("nan")
         return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
+    @property
+    def spread(self) -> float:
+        """Interquartile range over median: how noisy the samples were (0 for one sample)."""
+        s = sorted(self.samples)
+        if len(s) < 4 or not self.median:
+            return 0.0
+        q1, q3 = s[len(s) // 4], s[(3 * len(s)) // 4]
+        return (q3 - q1) / self.median
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["median"] = self.median
+        data["spread"] = self.spread
         return data
 
 

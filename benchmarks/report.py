@@ -12,6 +12,7 @@ from .harness import Results
 __all__ = ["SCHEMA", "compare", "markdown", "to_json"]
 
 SCHEMA = "jittrace-benchmarks/1"
+NOISY = 0.2  # interquartile range over median above which a timing counts as noisy
 
 GROUP_TITLES = {
     "trace_time": "Trace time (median per trace; the module starts in train mode)",
@@ -59,6 +60,16 @@ def markdown(data: dict[str, Any]) -> str:
         f"{', quick mode' if data['config']['quick'] else ''}.",
         "",
     ]
+    noisy = [f for f in figures if f["unit"] == "s" and f.get("spread", 0) > NOISY]
+    if noisy:
+        worst = max(noisy, key=lambda f: f["spread"])
+        lines += [
+            f"**The machine was noisy during this run**: {len(noisy)} of "
+            f"{sum(f['unit'] == 's' for f in figures)} timings have an interquartile range above "
+            f"{NOISY:.0%} of their median (worst: `{worst['id']}`, {worst['spread']:.0%}). "
+            "Ratios from this run are less reliable than usual.",
+            "",
+        ]
     by_group: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for f in figures:
         by_group[f["group"]].setdefault(f["model"], {})[f["candidate"]] = f

@@ -44,9 +44,7 @@ class Config:
 
 
 def torch_jit_trace(fn: Any, inputs: tuple[Any, ...], check: bool) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # its deprecation and TracerWarnings
-        return torch.jit.trace(fn, inputs, check_trace=check)
+    return torch.jit.trace(fn, inputs, check_trace=check)
 
 
 def _add(
@@ -370,6 +368,10 @@ def targets(res: Results, cfg: Config, models: list[Model]) -> None:
 
 
 def run(cfg: Config, log: Callable[[str], None]) -> Results:
+    # Once for the whole run, not per call: torch.jit's deprecation warnings, and the tracer's
+    # warnings about Python values in the models' code (both tracers give the same ones).
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
     res = Results()
     models = zoo()
     trace_time(res, cfg, models, log)
