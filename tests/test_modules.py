@@ -400,3 +400,41 @@ def test_graph_reads_parameters_through_the_real_hierarchy(tmp_path):
     torch.jit.save(traced, str(tmp_path / "enc.pt"))
     code = torch.jit.load(str(tmp_path / "enc.pt")).code_with_constants[0]
     assert "Flat" not in code
+
+
+def test_submodule_wrappers_are_made_once_and_behave_like_torchs():
+    import copy
+    import threading
+
+    net = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.ReLU(), nn.Linear(4, 2)))
+    traced = jit_trace(net, torch.randn(3, 4))
+    # Made on first access and kept, also when several threads ask at once.
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(traced[1][1])) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(s is seen[0] for s in seen) and traced[1][1] is seen[0]
+    assert [n for n, _ in traced.named_modules()] == [n for n, _ in net.named_modules()]
+    assert "(1): RecursiveScriptModule" in repr(traced)
+    assert list(traced.state_dict()) == list(net.state_dict())
+    # torch's own operations on a ScriptModule work on it.
+    clone = copy.deepcopy(traced)  # a plain RecursiveScriptModule, as torch makes it
+    assert getattr(clone, "0").weight is not traced[0].weight
+    assert torch.equal(getattr(clone, "0").weight, traced[0].weight)
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = traced
+
+        def forward(self, x):
+            return self.inner(x) * 2
+
+    scripted = torch.jit.script(Outer().eval())
+    x = torch.randn(2, 4)
+    net.eval()
+    assert torch.allclose(scripted(x), net(x) * 2)
+    traced.double()
+    assert net[1][1].weight.dtype == torch.float64  # _apply reached every shared parameter

@@ -17,7 +17,8 @@ from torch import nn
 
 from . import _C
 from ._check import compare_outputs, run_seeded
-from ._errors import InputError, ModeDispatchWarning
+from ._errors import InputError
+from ._wrap import wrap
 
 __all__ = ["jit_trace", "jit_trace_module"]
 
@@ -219,10 +220,7 @@ def jit_trace_module(
         untyped = _C.trace_methods(
             cpp, plans, training, mod.train, strict, respect_mode, record_source_locations
         )
-        traced = torch.jit._recursive.wrap_cpp_module(cpp)
-        _index_containers(mod, traced)
-        for name in untyped:
-            _dispatch_in_python(api, traced, name)
+        traced = wrap(cpp, mod, untyped, api)
         if checks:
             modes = [training, not training] if respect_mode else [training]
             _check_module(api, mod, traced, checks, modes)
@@ -293,45 +291,6 @@ class _Preserved:
             )
 
 
-_CONTAINERS = (nn.ModuleList, nn.Sequential, nn.ModuleDict)
-
-
-def _index_containers(mod: nn.Module, traced: torch.jit.ScriptModule) -> None:
-    """Lets ``traced.layers[0]``, ``len(traced.layers)`` and iteration work as on ``mod``."""
-    for path, sub in mod.named_modules():
-        if not isinstance(sub, _CONTAINERS):
-            continue
-        target = traced
-        for part in path.split(".") if path else ():
-            target = getattr(target, part)
-        if not isinstance(target, torch.jit.RecursiveScriptModule) or target._c._has_method(
-            "__len__"
-        ):
-            continue  # a ScriptModule that was attached as it is keeps its own behaviour
-        children = target._modules  # the closures hold this mapping, not `target`: no cycle
-        keys = list(children.keys())
-        by_position = isinstance(sub, (nn.ModuleList, nn.Sequential))
-
-        def getitem(
-            key: Any,
-            children: Any = children,
-            keys: list[str] = keys,
-            by_position: bool = by_position,
-        ) -> Any:
-            if by_position and isinstance(key, int):
-                key = keys[key]  # negative indices and IndexError as for a list
-            return children[key]
-
-        target.__dict__["__getitem__"] = getitem
-        target.__dict__["__len__"] = lambda keys=keys: len(keys)
-        target.__dict__["__iter__"] = (
-            (lambda children=children: iter(list(children.values())))
-            if by_position
-            else (lambda keys=keys: iter(keys))
-        )
-        target.__dict__["__contains__"] = lambda key, keys=keys: key in keys
-
-
 def _method(api: str, mod: nn.Module, name: str) -> Callable[..., Any]:
     owner = type(mod).__name__
     attr = getattr(mod, name, None)
@@ -360,34 +319,6 @@ def _method_args(inputs: Any) -> tuple[Any, ...]:
     if isinstance(inputs, list):
         return tuple(inputs)
     return (inputs,)
-
-
-def _dispatch_in_python(api: str, traced: torch.jit.ScriptModule, name: str) -> None:
-    train = traced._c._get_method("train" + name).schema
-    evaluate = traced._c._get_method("eval" + name).schema
-    warnings.warn(
-        f"[{api}] {name}: train and eval mode have different signatures ({train} vs "
-        f"{evaluate}), and a TorchScript method has one; {name} dispatches on .training in "
-        f"Python, and a saved file has only train{name} and eval{name}",
-        ModeDispatchWarning,
-        stacklevel=3,
-    )
-    traced.__dict__[name] = _ModeDispatch(traced, name)
-
-
-class _ModeDispatch:
-    """Calls train<name> or eval<name> of a traced module by its training flag."""
-
-    def __init__(self, module: torch.jit.ScriptModule, name: str) -> None:
-        self._module = weakref.ref(module)  # the module holds this object: no cycle
-        self._name = name
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        module = self._module()
-        if module is None:
-            raise ReferenceError(f"the module of {self._name} no longer exists")
-        prefix = "train" if module.training else "eval"
-        return getattr(module, prefix + self._name)(*args, **kwargs)
 
 
 def _check_module(

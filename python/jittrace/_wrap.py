@@ -1,0 +1,155 @@
+"""The Python ScriptModule around a traced C++ module: lazy submodule wrappers, container
+indexing, and Python-level mode dispatch where TorchScript cannot have one."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+import weakref
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._errors import ModeDispatchWarning
+
+__all__ = ["wrap"]
+
+_CONTAINERS = (nn.ModuleList, nn.Sequential, nn.ModuleDict)
+_UNMADE = object()
+
+
+class _LazySubmodules(dict):
+    """The Python wrappers of a ScriptModule's submodules, each made on first access.
+
+    torch's `wrap_cpp_module` builds a `RecursiveScriptModule` for every submodule up front;
+    for a 6-layer transformer that cost more instructions than tracing its forward. This dict
+    (the `_python_modules` of torch's `OrderedModuleDict`, which reads it only through
+    `items`, `in`, `[k]` and `[k] = v`) makes each one when it is first asked for, and keeps it,
+    so `traced.encoder is traced.encoder` holds as before.
+    """
+
+    __slots__ = ("_cpp", "_lock")
+
+    def __init__(self, cpp: torch._C.ScriptModule) -> None:
+        children = torch._C.ModuleDict(cpp).items()
+        super().__init__((name, _UNMADE) for name, _ in children)
+        self._cpp = cpp
+        self._lock = threading.Lock()
+
+    def __getitem__(self, name: str) -> Any:
+        value = super().__getitem__(name)
+        if value is _UNMADE:
+            with self._lock:  # two threads asking at once get the same wrapper
+                value = super().__getitem__(name)
+                if value is _UNMADE:
+                    value = _wrap_lazily(self._cpp.getattr(name))
+                    super().__setitem__(name, value)
+        return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default  # noqa: SIM401 (this is get)
+
+    def values(self) -> Any:
+        self._make_all()
+        return super().values()
+
+    def items(self) -> Any:
+        self._make_all()
+        return super().items()
+
+    def _make_all(self) -> None:
+        for name in list(self.keys()):
+            self[name]
+
+
+def _wrap_lazily(cpp: torch._C.ScriptModule) -> torch.jit.RecursiveScriptModule:
+    """torch.jit._recursive.wrap_cpp_module, with submodule wrappers made on first access."""
+
+    def init_fn(script_module: torch.jit.RecursiveScriptModule) -> None:
+        script_module._concrete_type = torch._C.ConcreteModuleType.from_jit_type(
+            script_module._c._type()
+        )
+        for idx, fn in enumerate(script_module._c._get_forward_pre_hooks()):
+            script_module._forward_pre_hooks[idx] = fn
+        for idx, fn in enumerate(script_module._c._get_forward_hooks()):
+            script_module._forward_hooks[idx] = fn
+
+    module = torch.jit.RecursiveScriptModule._construct(cpp, init_fn)
+    module._modules._python_modules = _LazySubmodules(cpp)
+    return module
+
+
+def wrap(
+    cpp: torch._C.ScriptModule, mod: nn.Module, untyped: list[str], api: str
+) -> torch.jit.RecursiveScriptModule:
+    """The ScriptModule returned for `mod`, traced into `cpp`."""
+    traced = _wrap_lazily(cpp)
+    _index_containers(mod, traced)
+    for name in untyped:
+        _dispatch_in_python(api, traced, name)
+    return traced
+
+
+def _index_containers(mod: nn.Module, traced: torch.jit.ScriptModule) -> None:
+    """Lets ``traced.layers[0]``, ``len(traced.layers)`` and iteration work as on ``mod``."""
+    for path, sub in mod.named_modules():
+        if not isinstance(sub, _CONTAINERS):
+            continue
+        target = traced
+        for part in path.split(".") if path else ():
+            target = getattr(target, part)
+        if not isinstance(target, torch.jit.RecursiveScriptModule) or target._c._has_method(
+            "__len__"
+        ):
+            continue  # a ScriptModule that was attached as it is keeps its own behaviour
+        children = target._modules  # the closures hold this mapping, not `target`: no cycle
+        keys = list(children.keys())
+        by_position = isinstance(sub, (nn.ModuleList, nn.Sequential))
+
+        def getitem(
+            key: Any,
+            children: Any = children,
+            keys: list[str] = keys,
+            by_position: bool = by_position,
+        ) -> Any:
+            if by_position and isinstance(key, int):
+                key = keys[key]  # negative indices and IndexError as for a list
+            return children[key]
+
+        target.__dict__["__getitem__"] = getitem
+        target.__dict__["__len__"] = lambda keys=keys: len(keys)
+        target.__dict__["__iter__"] = (
+            (lambda children=children: iter(list(children.values())))
+            if by_position
+            else (lambda keys=keys: iter(keys))
+        )
+        target.__dict__["__contains__"] = lambda key, keys=keys: key in keys
+
+
+def _dispatch_in_python(api: str, traced: torch.jit.ScriptModule, name: str) -> None:
+    train = traced._c._get_method("train" + name).schema
+    evaluate = traced._c._get_method("eval" + name).schema
+    warnings.warn(
+        f"[{api}] {name}: train and eval mode have different signatures ({train} vs "
+        f"{evaluate}), and a TorchScript method has one; {name} dispatches on .training in "
+        f"Python, and a saved file has only train{name} and eval{name}",
+        ModeDispatchWarning,
+        stacklevel=4,
+    )
+    traced.__dict__[name] = _ModeDispatch(traced, name)
+
+
+class _ModeDispatch:
+    """Calls train<name> or eval<name> of a traced module by its training flag."""
+
+    def __init__(self, module: torch.jit.ScriptModule, name: str) -> None:
+        self._module = weakref.ref(module)  # the module holds this object: no cycle
+        self._name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        module = self._module()
+        if module is None:
+            raise ReferenceError(f"the module of {self._name} no longer exists")
+        prefix = "train" if module.training else "eval"
+        return getattr(module, prefix + self._name)(*args, **kwargs)
