@@ -226,12 +226,8 @@ Module trace_module(torch::nn::Module& module,
                     TraceOptions options) {
   std::vector<std::pair<torch::nn::Module*, bool>> flags;
   collect_flags(module, flags);
-  StateGuard::NamedTensors parameters;
-  StateGuard::NamedTensors buffers;
-  for (const auto& p : module.named_parameters()) parameters.emplace_back(p.key(), p.value());
-  for (const auto& b : module.named_buffers()) buffers.emplace_back(b.key(), b.value());
-
-  StateGuard state(parameters, buffers);
+  const ModuleTree tree = module_tree(module);
+  StateGuard state(tree);
   // Restores the training flags however the tracing ends (parents first: train() recurses).
   struct FlagRestore {
     std::vector<std::pair<torch::nn::Module*, bool>>& flags;
@@ -240,7 +236,7 @@ Module trace_module(torch::nn::Module& module,
     }
   } restore_flags{flags};
 
-  Module self = build_module(module_tree(module));
+  Module self = build_module(tree);
   std::vector<std::pair<std::string, Method>> list;
   for (const auto& [name, spec] : methods) list.emplace_back(name, Method{spec.first, spec.second});
   const auto untyped = trace_methods(
@@ -258,6 +254,38 @@ Module trace_module(torch::nn::Module& module,
 }
 
 // ---- State guard ----------------------------------------------------------------------------
+
+namespace {
+
+void collect_tensors(const ModuleTree& tree, const std::string& prefix,
+                     StateGuard::NamedTensors& parameters, StateGuard::NamedTensors& buffers) {
+  if (tree.script_module) {
+    for (const auto& p : tree.script_module->named_parameters()) {
+      parameters.emplace_back(prefix + p.name, p.value);
+    }
+    for (const auto& b : tree.script_module->named_buffers()) {
+      buffers.emplace_back(prefix + b.name, b.value);
+    }
+    return;
+  }
+  for (const auto& [name, t] : tree.parameters) parameters.emplace_back(prefix + name, t);
+  for (const auto& [name, t] : tree.buffers) buffers.emplace_back(prefix + name, t);
+  for (const auto& [name, child] : tree.children) {
+    collect_tensors(child, prefix + name + ".", parameters, buffers);
+  }
+}
+
+StateGuard::NamedTensors named(const ModuleTree& tree, bool parameters) {
+  StateGuard::NamedTensors params;
+  StateGuard::NamedTensors buffers;
+  collect_tensors(tree, "", params, buffers);
+  return parameters ? params : buffers;
+}
+
+}  // namespace
+
+StateGuard::StateGuard(const ModuleTree& tree)
+    : StateGuard(named(tree, /*parameters=*/true), named(tree, /*parameters=*/false)) {}
 
 StateGuard::StateGuard(const NamedTensors& parameters, const NamedTensors& buffers) {
   at::NoGradGuard no_grad;

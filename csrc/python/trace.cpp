@@ -106,15 +106,6 @@ ModuleTree module_tree_of(py::handle mod, const py::handle& script_module_type,
   return tree;
 }
 
-StateGuard::NamedTensors named_tensors(const py::iterable& items) {
-  StateGuard::NamedTensors out;
-  for (auto item : items) {
-    auto pair = item.cast<py::tuple>();
-    out.emplace_back(pair[0].cast<std::string>(), THPVariable_Unpack(pair[1].ptr()));
-  }
-  return out;
-}
-
 }  // namespace
 
 void init_trace(py::module_& m) {
@@ -146,10 +137,16 @@ void init_trace(py::module_& m) {
       [](const py::handle& mod) {
         auto script_module_type = py::module_::import("torch.jit").attr("ScriptModule");
         std::vector<PyObject*> ancestors;
-        return build_module(module_tree_of(mod, script_module_type, ancestors, "mod"));
+        const ModuleTree tree = module_tree_of(mod, script_module_type, ancestors, "mod");
+        auto guard = [&] {
+          py::gil_scoped_release no_gil;
+          return std::make_unique<StateGuard>(tree);
+        }();
+        return py::make_tuple(build_module(tree), std::move(guard));
       },
       py::arg("mod"),
-      "Mirrors a torch.nn.Module as a TorchScript module sharing its tensors (no methods).");
+      "Mirrors a torch.nn.Module as a TorchScript module sharing its tensors (no methods), "
+      "and returns it with a StateGuard of the module's parameters and buffers.");
 
   m.def(
       "trace_methods",
@@ -187,14 +184,7 @@ void init_trace(py::module_& m) {
 
   py::class_<StateGuard>(m, "StateGuard",
                          "Keeps buffer values, requires_grad flags and random generator states "
-                         "and puts them back with restore().")
-      .def(py::init([](const py::iterable& parameters, const py::iterable& buffers) {
-             auto params = named_tensors(parameters);
-             auto bufs = named_tensors(buffers);
-             py::gil_scoped_release no_gil;
-             return std::make_unique<StateGuard>(params, bufs);
-           }),
-           py::arg("parameters"), py::arg("buffers"))
+                         "and puts them back with restore(). Made by build_module.")
       .def("restore", &StateGuard::restore, py::call_guard<py::gil_scoped_release>(),
            "Restores; returns the names of parameters modified in place (not restorable).");
 }

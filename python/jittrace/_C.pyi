@@ -1,5 +1,5 @@
 # Type stubs of jittrace's compiled module (csrc/python). Use the jittrace package instead.
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import torch
@@ -14,7 +14,7 @@ def trace_function(
     strict: bool,
     record_source_locations: bool,
 ) -> torch.jit.ScriptFunction: ...
-def build_module(mod: torch.nn.Module) -> torch._C.ScriptModule: ...
+def build_module(mod: torch.nn.Module) -> tuple[torch._C.ScriptModule, StateGuard]: ...
 def trace_methods(
     module: torch._C.ScriptModule,
     methods: list[tuple[str, Callable[..., Any], tuple[Any, ...], Sequence[str]]],
@@ -26,9 +26,4 @@ def trace_methods(
 ) -> list[str]: ...
 
 class StateGuard:
-    def __init__(
-        self,
-        parameters: Iterable[tuple[str, torch.Tensor]],
-        buffers: Iterable[tuple[str, torch.Tensor]],
-    ) -> None: ...
     def restore(self) -> list[str]: ...

@@ -215,12 +215,13 @@ def jit_trace_module(
                 raise InputError(f"[{api}] check_inputs[{i}] names {name!r}, which is not traced")
 
     training = mod.training
-    with _gc_paused(), _Preserved(mod):
-        cpp = _C.build_module(mod)
+    modules = list(mod.named_modules())
+    cpp, guard = _C.build_module(mod)  # also keeps the tensors' state, restored on exit
+    with _gc_paused(), _Preserved([m for _, m in modules], guard):
         untyped = _C.trace_methods(
             cpp, plans, training, mod.train, strict, respect_mode, record_source_locations
         )
-        traced = wrap(cpp, mod, untyped, api)
+        traced = wrap(cpp, modules, untyped, api)
         if checks:
             modes = [training, not training] if respect_mode else [training]
             _check_module(api, mod, traced, checks, modes)
@@ -260,8 +261,7 @@ def _gc_paused() -> Iterator[None]:
 class _Preserved:
     """Puts back everything tracing may change in a module, also when tracing raises."""
 
-    def __init__(self, mod: nn.Module) -> None:
-        modules = list(mod.modules())
+    def __init__(self, modules: list[nn.Module], guard: _C.StateGuard) -> None:
         self._flags = [(m, m.training) for m in modules]
         # Code may reassign a parameter or buffer attribute; keep which tensor each name held.
         self._slots = [
@@ -271,7 +271,7 @@ class _Preserved:
             for store in (m._parameters, m._buffers)
             for name, tensor in store.items()
         ]
-        self._guard = _C.StateGuard(mod.named_parameters(), mod.named_buffers())
+        self._guard = guard
 
     def __enter__(self) -> None:
         return None

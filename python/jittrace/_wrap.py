@@ -81,19 +81,24 @@ def _wrap_lazily(cpp: torch._C.ScriptModule) -> torch.jit.RecursiveScriptModule:
 
 
 def wrap(
-    cpp: torch._C.ScriptModule, mod: nn.Module, untyped: list[str], api: str
+    cpp: torch._C.ScriptModule,
+    modules: list[tuple[str, nn.Module]],
+    untyped: list[str],
+    api: str,
 ) -> torch.jit.RecursiveScriptModule:
-    """The ScriptModule returned for `mod`, traced into `cpp`."""
+    """The ScriptModule for a module traced into `cpp`; `modules` are its named_modules()."""
     traced = _wrap_lazily(cpp)
-    _index_containers(mod, traced)
+    _index_containers(modules, traced)
     for name in untyped:
         _dispatch_in_python(api, traced, name)
     return traced
 
 
-def _index_containers(mod: nn.Module, traced: torch.jit.ScriptModule) -> None:
-    """Lets ``traced.layers[0]``, ``len(traced.layers)`` and iteration work as on ``mod``."""
-    for path, sub in mod.named_modules():
+def _index_containers(
+    modules: list[tuple[str, nn.Module]], traced: torch.jit.ScriptModule
+) -> None:
+    """Lets ``traced.layers[0]``, ``len(traced.layers)`` and iteration work as on the module."""
+    for path, sub in modules:
         if not isinstance(sub, _CONTAINERS):
             continue
         target = traced

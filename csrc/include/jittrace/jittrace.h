@@ -156,6 +156,8 @@ class JITTRACE_API StateGuard {
  public:
   using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
   StateGuard(const NamedTensors& parameters, const NamedTensors& buffers);
+  /// Keeps every parameter and buffer of `tree`, named by their dotted paths.
+  explicit StateGuard(const ModuleTree& tree);
   StateGuard(const StateGuard&) = delete;
   StateGuard& operator=(const StateGuard&) = delete;
   ~StateGuard();
