@@ -17,7 +17,7 @@ import torch
 
 from .harness import git_commit, machine_info, now
 from .report import compare, load, markdown, to_json
-from .suite import Config, run
+from .suite import GROUPS, Config, run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +38,14 @@ def main(argv: list[str] | None = None) -> int:
         "--compare", metavar="OLD.json", help="print the change of each figure against OLD.json"
     )
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is not met")
+    parser.add_argument(
+        "--groups",
+        nargs="+",
+        choices=GROUPS,
+        default=list(GROUPS),
+        metavar="GROUP",
+        help=f"run only these groups ({', '.join(GROUPS)})",
+    )
     args = parser.parse_args(argv)
     old = load(args.compare) if args.compare else None
 
@@ -48,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda msg: print(
             f"[{time.perf_counter() - start:6.1f} s] {msg}", file=sys.stderr, flush=True
         ),
+        groups=tuple(args.groups),
     )
     try:
         import transformers
@@ -66,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "config": {
             "quick": cfg.quick,
+            "groups": list(args.groups),
             "repeats": cfg.repeats,
             "call_repeats": cfg.call_repeats,
             "traces_for_rss": cfg.traces_for_rss,

@@ -18,7 +18,7 @@ class Model:
     build: Callable[[], Any]  # an nn.Module or a function
     inputs: Callable[[], tuple[Any, ...]]
     description: str
-    tiny_inputs: Callable[[], tuple[Any, ...]] | None = None  # for call overhead
+    function: bool = False  # a plain function rather than an nn.Module
 
 
 def relu(x: torch.Tensor) -> torch.Tensor:
@@ -123,14 +123,13 @@ def zoo() -> list[Model]:
             lambda: relu,
             lambda: (torch.randn(64, 256),),
             "torch.relu as a function",
-            tiny_inputs=lambda: (torch.randn(3),),
+            function=True,
         ),
         Model(
             "mlp",
             mlp,
             lambda: (torch.randn(64, 256),),
             "3 Linear + ReLU + Dropout",
-            tiny_inputs=lambda: (torch.randn(1, 256),),
         ),
         Model(
             "convnet",
