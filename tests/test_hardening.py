@@ -37,6 +37,17 @@ class KwargsOnly(nn.Module):
         return inputs["x"]
 
 
+class ShadowsGenerated(nn.Module):
+    """Has a submodule named like the method respect_mode would generate."""
+
+    def __init__(self):
+        super().__init__()
+        self.evalforward = nn.Identity()
+
+    def forward(self, x):
+        return x * 2
+
+
 class WithAttribute(nn.Module):
     def __init__(self):
         super().__init__()
@@ -279,6 +290,12 @@ BAD_INPUT = [
         lambda: jit_trace_module(Small(), fc=X),
         jittrace.InputError,
         r"'fc' is a submodule of Small, not a method",
+    ),
+    (
+        "generated-name-taken",
+        lambda: jit_trace(ShadowsGenerated(), X),
+        jittrace.InputError,
+        r"'evalforward' cannot be a traced method: the module already has an attribute",
     ),
     (
         "unknown-method",

@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <sstream>
 #include <string>
@@ -104,15 +105,16 @@ void check_method_names(const Module& self,
     if (!requested.insert(name).second) {
       throw InputError("[" + api + "] method '" + name + "' is listed twice");
     }
-    if (self.type()->hasAttribute(name) || self.type()->findMethod(name)) {
-      throw InputError("[" + api + "] '" + name +
-                       "' cannot be traced as a method: the module already has an attribute or "
-                       "method of that name");
+    std::vector<std::string> added{name};
+    if (options.respect_mode) added = {name, "train" + name, "eval" + name};
+    for (const auto& method_name : added) {
+      if (self.type()->hasAttribute(method_name) || self.type()->findMethod(method_name)) {
+        throw InputError("[" + api + "] '" + method_name +
+                         "' cannot be a traced method: the module already has an attribute or "
+                         "method of that name");
+      }
     }
-    if (options.respect_mode) {
-      generated.insert("train" + name);
-      generated.insert("eval" + name);
-    }
+    if (options.respect_mode) generated.insert(added.begin() + 1, added.end());
   }
   for (const auto& name : requested) {
     if (generated.count(name)) {

@@ -94,9 +94,7 @@ def wrap(
     return traced
 
 
-def _index_containers(
-    modules: list[tuple[str, nn.Module]], traced: torch.jit.ScriptModule
-) -> None:
+def _index_containers(modules: list[tuple[str, nn.Module]], traced: torch.jit.ScriptModule) -> None:
     """Lets ``traced.layers[0]``, ``len(traced.layers)`` and iteration work as on the module."""
     for path, sub in modules:
         if not isinstance(sub, _CONTAINERS):
