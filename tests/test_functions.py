@@ -8,7 +8,7 @@ import jittrace
 import pytest
 import torch
 from jittrace import jit_trace
-from torch import nn
+from nets import mnist_like
 
 
 def relu(x):
@@ -52,19 +52,7 @@ def test_varargs_get_numbered_names():
 
 
 def test_closure_over_conv_net_in_eval_mode_with_detached_parameters():
-    net = nn.Sequential(
-        nn.Conv2d(1, 8, 3),
-        nn.ReLU(),
-        nn.Conv2d(8, 16, 3),
-        nn.MaxPool2d(2),
-        nn.Dropout(0.25),
-        nn.Flatten(),
-        nn.Linear(16 * 12 * 12, 32),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(32, 10),
-        nn.LogSoftmax(dim=1),
-    ).eval()
+    net = mnist_like().eval()
     for p in net.parameters():
         p.detach_()  # captured tensors become constants; they must not require grad
 

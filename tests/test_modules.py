@@ -9,6 +9,7 @@ import jittrace
 import pytest
 import torch
 from jittrace import jit_trace, jit_trace_module
+from nets import mnist_like
 from torch import nn
 
 
@@ -139,19 +140,7 @@ def test_tied_weights_stay_one_tensor_also_after_save_and_load(tmp_path):
 
 
 def test_mnist_like_conv_net_matches_eager():
-    net = nn.Sequential(
-        nn.Conv2d(1, 8, 3),
-        nn.ReLU(),
-        nn.Conv2d(8, 16, 3),
-        nn.MaxPool2d(2),
-        nn.Dropout(0.25),
-        nn.Flatten(),
-        nn.Linear(16 * 12 * 12, 32),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(32, 10),
-        nn.LogSoftmax(dim=1),
-    ).eval()
+    net = mnist_like().eval()
     x = torch.randn(8, 1, 28, 28)
     traced = jit_trace(net, x)
     assert not traced.training
