@@ -11,11 +11,12 @@ PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
 # Build and test tools, all from PyPI; transformers builds tiny models from configs (no downloads)
 # for tests and benchmarks of real architectures.
-TOOLS := scikit-build-core>=0.10 cmake>=3.21 ninja pytest>=8 hypothesis>=6 numpy transformers
+TOOLS := "scikit-build-core>=0.10" "cmake>=3.21" ninja "pytest>=8" "hypothesis>=6" numpy transformers
 
 .PHONY: demo test bench bench-quick sanitize install clean
 
-$(VENV)/.tools-installed:
+# Re-run when this file changes (a new tool): venv creation and pip are idempotent.
+$(VENV)/.tools-installed: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet $(TORCH) $(TOOLS)
 	touch $@
