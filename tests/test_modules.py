@@ -427,3 +427,26 @@ def test_submodule_wrappers_are_made_once_and_behave_like_torchs():
     assert torch.allclose(scripted(x), net(x) * 2)
     traced.double()
     assert net[1][1].weight.dtype == torch.float64  # _apply reached every shared parameter
+
+
+def test_non_persistent_buffers_stay_out_of_the_state_dict():
+    class Cached(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+            self.register_buffer("cache", torch.ones(2), persistent=False)
+            self.inner = nn.Module()
+            self.inner.register_buffer("scale", torch.full((2,), 2.0), persistent=False)
+            self.inner.register_buffer("kept", torch.zeros(2))
+
+        def forward(self, x):
+            return self.fc(x) * self.inner.scale + self.cache + self.inner.kept
+
+    mod = Cached()
+    traced = jit_trace(mod, torch.ones(1, 2))
+    assert list(traced.state_dict()) == list(mod.state_dict())
+    assert "cache" not in traced.state_dict() and "inner.scale" not in traced.state_dict()
+    with torch.no_grad():
+        mod.cache.fill_(5.0)  # still a buffer of the trace, shared with the module
+    assert torch.allclose(traced(torch.ones(1, 2)), mod(torch.ones(1, 2)))
+    traced.load_state_dict(mod.state_dict())  # strict: the keys agree

@@ -29,13 +29,17 @@ class _LazySubmodules(dict):
     so `traced.encoder is traced.encoder` holds as before.
     """
 
-    __slots__ = ("_cpp", "_lock")
+    __slots__ = ("_cpp", "_lock", "_non_persistent", "_path")
 
-    def __init__(self, cpp: torch._C.ScriptModule) -> None:
+    def __init__(
+        self, cpp: torch._C.ScriptModule, path: str, non_persistent: dict[str, set[str]]
+    ) -> None:
         children = torch._C.ModuleDict(cpp).items()
         super().__init__((name, _UNMADE) for name, _ in children)
         self._cpp = cpp
         self._lock = threading.Lock()
+        self._path = path
+        self._non_persistent = non_persistent
 
     def __getitem__(self, name: str) -> Any:
         value = super().__getitem__(name)
@@ -43,7 +47,8 @@ class _LazySubmodules(dict):
             with self._lock:  # two threads asking at once get the same wrapper
                 value = super().__getitem__(name)
                 if value is _UNMADE:
-                    value = _wrap_lazily(self._cpp.getattr(name))
+                    path = f"{self._path}.{name}" if self._path else name
+                    value = _wrap_lazily(self._cpp.getattr(name), path, self._non_persistent)
                     super().__setitem__(name, value)
         return value
 
@@ -63,8 +68,14 @@ class _LazySubmodules(dict):
             self[name]
 
 
-def _wrap_lazily(cpp: torch._C.ScriptModule) -> torch.jit.RecursiveScriptModule:
-    """torch.jit._recursive.wrap_cpp_module, with submodule wrappers made on first access."""
+def _wrap_lazily(
+    cpp: torch._C.ScriptModule, path: str, non_persistent: dict[str, set[str]]
+) -> torch.jit.RecursiveScriptModule:
+    """torch.jit._recursive.wrap_cpp_module, with submodule wrappers made on first access.
+
+    `non_persistent` maps module paths to their non-persistent buffers, which TorchScript
+    cannot mark, so that state_dict() leaves them out as the original module does.
+    """
 
     def init_fn(script_module: torch.jit.RecursiveScriptModule) -> None:
         script_module._concrete_type = torch._C.ConcreteModuleType.from_jit_type(
@@ -76,7 +87,9 @@ def _wrap_lazily(cpp: torch._C.ScriptModule) -> torch.jit.RecursiveScriptModule:
             script_module._forward_hooks[idx] = fn
 
     module = torch.jit.RecursiveScriptModule._construct(cpp, init_fn)
-    module._modules._python_modules = _LazySubmodules(cpp)
+    module._modules._python_modules = _LazySubmodules(cpp, path, non_persistent)
+    if path in non_persistent:
+        module.__dict__["_non_persistent_buffers_set"] = set(non_persistent[path])
     return module
 
 
@@ -87,7 +100,12 @@ def wrap(
     api: str,
 ) -> torch.jit.RecursiveScriptModule:
     """The ScriptModule for a module traced into `cpp`; `modules` are its named_modules()."""
-    traced = _wrap_lazily(cpp)
+    non_persistent = {
+        path: set(m._non_persistent_buffers_set)
+        for path, m in modules
+        if getattr(m, "_non_persistent_buffers_set", None)
+    }
+    traced = _wrap_lazily(cpp, "", non_persistent)
     _index_containers(modules, traced)
     for name in untyped:
         _dispatch_in_python(api, traced, name)
