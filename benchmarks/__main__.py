@@ -17,7 +17,7 @@ import torch
 
 from .harness import git_commit, machine_info, now
 from .report import compare, load, markdown, to_json
-from .suite import GROUPS, Config, run
+from .suite import GROUPS, Config, run, write_part
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,18 +46,27 @@ def main(argv: list[str] | None = None) -> int:
         metavar="GROUP",
         help=f"run only these groups ({', '.join(GROUPS)})",
     )
-    args = parser.parse_args(argv)
-    old = load(args.compare) if args.compare else None
-
-    start = time.perf_counter()
-    cfg = Config(quick=args.quick)
-    results = run(
-        cfg,
-        lambda msg: print(
-            f"[{time.perf_counter() - start:6.1f} s] {msg}", file=sys.stderr, flush=True
-        ),
-        groups=tuple(args.groups),
+    parser.add_argument(
+        "--no-isolate",
+        action="store_true",
+        help="run everything in this process instead of a fresh worker process per measurement",
     )
+    # Internal: how a worker process is started (GROUP, PART, OUT.json, the run's start time).
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - cfg.started:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    if args.worker:
+        group, part, out, started = args.worker
+        cfg = Config(quick=args.quick, started=float(started))
+        write_part(group, part, cfg, out, log)
+        return 0
+
+    old = load(args.compare) if args.compare else None
+    cfg = Config(quick=args.quick)
+    results = run(cfg, log, groups=tuple(args.groups), isolate=not args.no_isolate)
     try:
         import transformers
 
@@ -80,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             "call_repeats": cfg.call_repeats,
             "traces_for_rss": cfg.traces_for_rss,
             "layers": cfg.layers,
+            "isolate": not args.no_isolate,
         },
-        "duration_s": round(time.perf_counter() - start, 1),
+        "duration_s": round(time.perf_counter() - cfg.started, 1),
     }
     data = to_json(results, meta)
     out = Path(args.out)

@@ -81,6 +81,8 @@ def _hf_models() -> list[Model]:
         import transformers
     except ImportError:
         return []
+    # The tiny configs draw warnings about their token ids (harmless here) in every worker.
+    transformers.logging.set_verbosity_error()
 
     class Logits(nn.Module):
         """A language model's logits only (its output object is not a tensor structure)."""

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jittrace
@@ -15,12 +22,13 @@ from torch import nn
 from .harness import Figure, Results, Target, measure_interleaved, peak_rss_during, rss_bytes
 from .models import Model, big_mlp, transformer, zoo
 
-__all__ = ["Config", "run"]
+__all__ = ["GROUPS", "Config", "run", "write_part"]
 
 
 @dataclass
 class Config:
     quick: bool
+    started: float = field(default_factory=time.perf_counter)  # the run's start, for the log
 
     @property
     def repeats(self) -> int:
@@ -249,9 +257,9 @@ def _peak_over_params(tracer: str) -> tuple[float, int]:
 # ---- 5. Scaling ---------------------------------------------------------------------------------
 
 
-def scaling(res: Results, cfg: Config, log: Callable[[str], None]) -> None:
+def scaling(res: Results, cfg: Config, sizes: list[int], log: Callable[[str], None]) -> None:
     x = torch.randn(8, 32, 256)
-    for layers in cfg.layers:
+    for layers in sizes:
         log(f"scaling: TransformerEncoder with {layers} layers")
         torch.manual_seed(0)
         enc = transformer(layers)
@@ -379,24 +387,98 @@ def targets(res: Results, cfg: Config, models: list[Model], groups: tuple[str, .
 GROUPS = ("trace_time", "scaling", "call", "latency", "memory")
 
 
-def run(cfg: Config, log: Callable[[str], None], groups: tuple[str, ...] = GROUPS) -> Results:
-    # Once for the whole run, not per call: torch.jit's deprecation warnings, and the tracer's
-    # warnings about Python values in the models' code (both tracers give the same ones).
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+def run(
+    cfg: Config,
+    log: Callable[[str], None],
+    groups: tuple[str, ...] = GROUPS,
+    isolate: bool = True,
+) -> Results:
+    """Runs the groups (in GROUPS' order, whatever order they were asked in) and judges the targets.
+
+    With `isolate`, each part of a group (one model, one layer count) runs in a fresh worker
+    process, as pyperf does, so that what one measurement leaves behind cannot slow the next.
+    It matters here: `torch.jit.trace` keeps about 300 Python objects and 85 KB per trace alive
+    (its global compilation unit and caches; jittrace keeps none), and after a few hundred of its
+    traces every full garbage collection takes twice as long and a transformer's eager forward
+    is 20-60% slower, for eager code and both tracers alike. Within a part the candidates share
+    the process and are timed alternately, so their ratios are measured side by side.
+    """
     res = Results()
     models = zoo()
-    # The memory group runs last: its 268 MB model and thousands of traces leave the allocator in
-    # a state that slows whatever comes after it.
-    steps = {
-        "trace_time": lambda: trace_time(res, cfg, models, log),
-        "scaling": lambda: scaling(res, cfg, log),
-        "call": lambda: call_overhead(res, cfg, log),
-        "latency": lambda: latency(res, cfg, models, log),
-        "memory": lambda: memory(res, cfg, log),
-    }
-    for group in GROUPS:  # in this order, whatever order they were asked in
-        if group in groups:
-            steps[group]()
+    for group in GROUPS:
+        if group not in groups:
+            continue
+        if not isolate:
+            run_part(group, "", cfg, res, models, log)
+            continue
+        for part in _parts(group, cfg, models):
+            _run_worker(group, part, cfg, res)
     targets(res, cfg, models, groups)
     return res
+
+
+def _parts(group: str, cfg: Config, models: list[Model]) -> list[str]:
+    if group == "trace_time":
+        return [m.name for m in models]
+    if group == "latency":
+        return [m.name for m in models if not m.function]
+    if group == "scaling":
+        return [str(layers) for layers in cfg.layers]
+    return [""]
+
+
+def run_part(
+    group: str,
+    part: str,
+    cfg: Config,
+    res: Results,
+    models: list[Model],
+    log: Callable[[str], None],
+) -> None:
+    """Measures one group, or one part of it ("" for all of it), adding the figures to `res`."""
+    # torch.jit's deprecation warnings, and the tracer's warnings about Python values in the
+    # models' code (both tracers give the same ones).
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+    some = [m for m in models if m.name == part] if part else models
+    steps: dict[str, Callable[[], None]] = {
+        "trace_time": lambda: trace_time(res, cfg, some, log),
+        "scaling": lambda: scaling(res, cfg, [int(part)] if part else cfg.layers, log),
+        "call": lambda: call_overhead(res, cfg, log),
+        "latency": lambda: latency(res, cfg, some, log),
+        # Last in GROUPS: its 268 MB model leaves the allocator in a state that slows what follows
+        # when groups share a process (--no-isolate).
+        "memory": lambda: memory(res, cfg, log),
+    }
+    steps[group]()
+
+
+def write_part(group: str, part: str, cfg: Config, path: str, log: Callable[[str], None]) -> None:
+    """The worker's side of `run`: measures one part of a group and writes its figures to `path`."""
+    res = Results()
+    run_part(group, part, cfg, res, zoo(), log)
+    data = {"figures": [asdict(f) for f in res.figures.values()], "skipped": res.skipped}
+    Path(path).write_text(json.dumps(data))
+
+
+def _run_worker(group: str, part: str, cfg: Config, res: Results) -> None:
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "figures.json")
+        # The worker logs on the parent's clock: perf_counter is the system's monotonic clock.
+        cmd = [sys.executable, "-m", "benchmarks", "--worker", group, part, out, repr(cfg.started)]
+        if cfg.quick:
+            cmd.append("--quick")
+        done = subprocess.run(cmd, env=env, check=False)
+        if done.returncode != 0:
+            what = f"{group}/{part}" if part else group
+            raise RuntimeError(
+                f"the benchmark worker for {what} failed (exit code {done.returncode}); "
+                f"`python -m benchmarks --groups {group} --no-isolate` runs it in this process"
+            )
+        data = json.loads(Path(out).read_text())
+    for fig in data["figures"]:
+        res.add(Figure(**fig))
+    res.skipped.update(data["skipped"])
