@@ -8,5 +8,6 @@ namespace jittrace {
 Error::~Error() = default;
 InputError::~InputError() = default;
 TraceError::~TraceError() = default;
+InternalError::~InternalError() = default;
 
 }  // namespace jittrace

@@ -24,6 +24,7 @@ from . import _C  # noqa: E402
 from ._api import jit_trace, jit_trace_module  # noqa: E402
 from ._errors import (  # noqa: E402
     InputError,
+    InternalError,
     JittraceError,
     ModeDispatchWarning,
     TraceCheckError,
@@ -39,6 +40,7 @@ cmake_prefix_path: str = os.path.join(os.path.dirname(__file__), "share", "cmake
 __all__ = [
     "BUILD_INFO",
     "InputError",
+    "InternalError",
     "JittraceError",
     "ModeDispatchWarning",
     "TraceCheckError",

@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import inspect
-import re
 import threading
-import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -17,8 +15,8 @@ from torch import nn
 
 from . import _C
 from ._check import compare_outputs, run_seeded
-from ._errors import InputError
-from ._wrap import wrap
+from ._errors import InputError, ModeDispatchWarning, warn_from_caller
+from ._torchscript import wrap
 
 __all__ = ["jit_trace", "jit_trace_module"]
 
@@ -115,7 +113,7 @@ def jit_trace(
     names = _argument_names(api, func, _describe(func), len(example_inputs))
     with _gc_paused():
         traced = _C.trace_function(
-            func, example_inputs, _qualified_name(func), names, strict, record_source_locations
+            func, example_inputs, _dotted_name(func), names, strict, record_source_locations
         )
     if check_inputs is not None:
         for i, args in enumerate(_check_list(api, check_inputs, tuple)):
@@ -216,16 +214,28 @@ def jit_trace_module(
 
     training = mod.training
     modules = list(mod.named_modules())
-    cpp, guard = _C.build_module(mod)  # also keeps the tensors' state, restored on exit
-    with _gc_paused(), _Preserved([m for _, m in modules], guard):
-        untyped = _C.trace_methods(
-            cpp, plans, training, mod.train, strict, respect_mode, record_source_locations
+    methods = [name for name, *_ in plans]
+    checked: list[torch.jit.RecursiveScriptModule] = []
+
+    def verify(cpp: torch._C.ScriptModule) -> None:
+        # Runs inside the core's scope, which puts `mod` back afterwards, checks or no checks.
+        checked.append(wrap(cpp, modules, methods))
+        modes = [training, not training] if respect_mode else [training]
+        _check_module(api, mod, checked[0], checks or [], modes)
+
+    with _gc_paused():
+        cpp, notes = _C.trace_module(
+            mod, plans, strict, respect_mode, record_source_locations, verify if checks else None
         )
-        traced = wrap(cpp, modules, untyped, api)
-        if checks:
-            modes = [training, not training] if respect_mode else [training]
-            _check_module(api, mod, traced, checks, modes)
-    return traced
+    for kind, message in notes:
+        warn_from_caller(message, _WARNINGS[kind])
+    return checked[0] if checked else wrap(cpp, modules, methods)
+
+
+_WARNINGS: dict[str, type[Warning]] = {
+    "modes_differ": ModeDispatchWarning,
+    "parameter_modified": RuntimeWarning,
+}
 
 
 # ---- Modules ---------------------------------------------------------------------------------
@@ -256,39 +266,6 @@ def _gc_paused() -> Iterator[None]:
             _gc_pauses -= 1
             if _gc_pauses == 0 and _gc_was_enabled:
                 gc.enable()
-
-
-class _Preserved:
-    """Puts back everything tracing may change in a module, also when tracing raises."""
-
-    def __init__(self, modules: list[nn.Module], guard: _C.StateGuard) -> None:
-        self._flags = [(m, m.training) for m in modules]
-        # Code may reassign a parameter or buffer attribute; keep which tensor each name held.
-        self._slots = [
-            (store, name, tensor)
-            for m in modules
-            if not isinstance(m, torch.jit.ScriptModule)
-            for store in (m._parameters, m._buffers)
-            for name, tensor in store.items()
-        ]
-        self._guard = guard
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        for store, name, tensor in self._slots:
-            if store.get(name) is not tensor:
-                store[name] = tensor
-        for m, training in self._flags:
-            m.training = training
-        for name in self._guard.restore():
-            warnings.warn(
-                f"[jit_trace_module] the traced code modified parameter {name!r} in place; "
-                "parameters are not copied before tracing, so its value could not be restored",
-                RuntimeWarning,
-                stacklevel=3,
-            )
 
 
 def _method(api: str, mod: nn.Module, name: str) -> Callable[..., Any]:
@@ -411,12 +388,8 @@ def _argument_names(
     return names[:count]
 
 
-def _identifier(text: str) -> str:
-    text = re.sub(r"\W", "_", text)
-    return text if text and not text[0].isdigit() else "_" + text
-
-
-def _qualified_name(func: Callable[..., Any]) -> str:
+def _dotted_name(func: Callable[..., Any]) -> str:
+    """``module.qualname`` of a function; the core makes it a TorchScript qualified name."""
     module = getattr(func, "__module__", None) or "jittrace"
-    name = getattr(func, "__name__", None) or type(func).__name__
-    return ".".join(["__torch__", *(_identifier(a) for a in module.split(".")), _identifier(name)])
+    name = getattr(func, "__qualname__", None) or type(func).__name__
+    return f"{module}.{name}"

@@ -1,8 +1,23 @@
-"""The exceptions jittrace raises. Errors raised by the traced code itself pass through unchanged."""
+"""The exceptions and warnings jittrace raises, and where its warnings point.
+
+Errors raised by the traced code itself pass through unchanged.
+"""
 
 from __future__ import annotations
 
-__all__ = ["InputError", "JittraceError", "ModeDispatchWarning", "TraceCheckError", "TraceError"]
+import os
+import sys
+import warnings
+
+__all__ = [
+    "InputError",
+    "InternalError",
+    "JittraceError",
+    "ModeDispatchWarning",
+    "TraceCheckError",
+    "TraceError",
+    "warn_from_caller",
+]
 
 
 class JittraceError(Exception):
@@ -21,13 +36,18 @@ class InputError(JittraceError, TypeError):
 class TraceError(JittraceError, RuntimeError):
     """The traced code ran, but its trace cannot become TorchScript.
 
-    For example the function returned ``None`` or a number, or returned a dict with
-    ``strict=True``.
+    For example the function returned ``None`` or a number, returned a dict with
+    ``strict=True``, or read a tensor that requires grad and is neither an input nor a
+    parameter.
     """
 
 
 class TraceCheckError(TraceError):
     """Eager and traced outputs differ on one of the ``check_inputs``."""
+
+
+class InternalError(JittraceError, RuntimeError):
+    """A bug in jittrace: one of its own invariants does not hold. Please report it."""
 
 
 class ModeDispatchWarning(UserWarning):
@@ -37,3 +57,19 @@ class ModeDispatchWarning(UserWarning):
     eval mode returns ``out``, the traced module keeps ``trainM`` and ``evalM`` and picks one in
     Python. A saved file then has no ``M``.
     """
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_from_caller(message: str, category: type[Warning]) -> None:
+    """Issues a warning attributed to the innermost frame outside the jittrace package.
+
+    So ``jit_trace(module)`` and ``jit_trace_module(module)`` both point at the user's line.
+    """
+    level = 1
+    frame = sys._getframe(0)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

@@ -1,6 +1,7 @@
 // Tests of jittrace's C++ API. Exercises: trace_function (save/load, tuples, mixed containers),
-// trace_forward / trace_module on C++-frontend modules (both modes, shared parameters, state
-// and flags restored), bad use (clear jittrace exceptions, no tracing state left behind), and
+// trace_forward / trace_module on C++-frontend modules (both modes, shared parameters, methods
+// in the caller's order with argument names, state, flags and reassigned parameters restored,
+// warnings), bad use (the exact jittrace exception type, no tracing state left behind), and
 // tracing from four threads at once.
 #include <jittrace/jittrace.h>
 #include <torch/csrc/jit/frontend/tracer.h>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <typeinfo>
 #include <vector>
 
 namespace {
@@ -29,30 +31,41 @@ int checks = 0;
     }                                                                            \
   } while (0)
 
-// Checks that `expr` throws `Type` whose message contains `text`.
-#define JT_CHECK_THROWS(expr, Type, text)                                                 \
-  do {                                                                                    \
-    ++checks;                                                                             \
-    bool caught = false;                                                                  \
-    try {                                                                                 \
-      expr;                                                                               \
-    } catch (const Type& e) {                                                             \
-      caught = std::string(e.what()).find(text) != std::string::npos;                     \
-      if (!caught) std::cerr << "unexpected message: " << e.what() << "\n";               \
-    } catch (...) {                                                                       \
-      try {                                                                               \
-        throw;                                                                            \
-      } catch (const std::exception& e) {                                                 \
-        std::cerr << "unexpected exception: " << e.what() << "\n";                        \
-      } catch (...) {                                                                     \
-      }                                                                                   \
-    }                                                                                     \
-    if (!caught) {                                                                        \
-      ++failures;                                                                         \
-      std::cerr << __FILE__ << ":" << __LINE__ << ": expected " #Type " with '" << (text) \
-                << "' from " #expr "\n";                                                  \
-    }                                                                                     \
+// Checks that `expr` throws exactly `Type` (not a subclass) whose message contains `text`.
+#define JT_CHECK_THROWS(expr, Type, text)                                                          \
+  do {                                                                                             \
+    ++checks;                                                                                      \
+    bool caught = false;                                                                           \
+    try {                                                                                          \
+      expr;                                                                                        \
+    } catch (const Type& e) {                                                                      \
+      caught = typeid(e) == typeid(Type) && std::string(e.what()).find(text) != std::string::npos; \
+      if (!caught) std::cerr << "unexpected " << typeid(e).name() << ": " << e.what() << "\n";     \
+    } catch (...) {                                                                                \
+      try {                                                                                        \
+        throw;                                                                                     \
+      } catch (const std::exception& e) {                                                          \
+        std::cerr << "unexpected exception: " << e.what() << "\n";                                 \
+      } catch (...) {                                                                              \
+      }                                                                                            \
+    }                                                                                              \
+    if (!caught) {                                                                                 \
+      ++failures;                                                                                  \
+      std::cerr << __FILE__ << ":" << __LINE__ << ": expected " #Type " with '" << (text)          \
+                << "' from " #expr "\n";                                                           \
+    }                                                                                              \
   } while (0)
+
+// Collects c10 warnings (TORCH_WARN) while alive.
+struct WarningCapture : c10::WarningHandler {
+  WarningCapture() : previous(c10::WarningUtils::get_warning_handler()) {
+    c10::WarningUtils::set_warning_handler(this);
+  }
+  ~WarningCapture() override { c10::WarningUtils::set_warning_handler(previous); }
+  void process(const c10::Warning& warning) override { messages.push_back(warning.msg()); }
+  c10::WarningHandler* previous;
+  std::vector<std::string> messages;
+};
 
 torch::jit::Module reload(const torch::jit::Module& m) {
   std::stringstream buffer;
@@ -174,7 +187,7 @@ void test_bad_use() {
                   "the function to trace is empty");
   JT_CHECK_THROWS(
       jittrace::trace_function(unary([](torch::Tensor x) { return x; }), {c10::IValue(3)}),
-      jittrace::InputError, "inputs[0] is an int");
+      jittrace::InputError, "[trace_function] example_inputs[0] is an int; example inputs must be");
   JT_CHECK_THROWS(jittrace::trace_function(
                       [](std::vector<c10::IValue> in) -> c10::IValue { return c10::IValue(1.5); },
                       {torch::ones(1)}),
@@ -191,7 +204,7 @@ void test_bad_use() {
     net->forward(in.at(0).toTensor());
     throw std::runtime_error("boom from the callable");
   };
-  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"forward", {throws, {torch::randn({3, 4})}}}}),
+  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"forward", throws, {torch::randn({3, 4})}}}),
                   std::runtime_error, "boom from the callable");
   JT_CHECK(!torch::jit::tracer::isTracing());
   JT_CHECK(net->is_training() && !net->bn->is_training());
@@ -203,19 +216,27 @@ void test_bad_use() {
     return stranger(in.at(0).toTensor());
   };
   JT_CHECK_THROWS(
-      jittrace::trace_module(*net, {{"forward", {uses_stranger, {torch::randn({3, 4})}}}}),
-      std::exception, "Cannot insert a Tensor that requires grad as a constant");
+      jittrace::trace_module(*net, {{"forward", uses_stranger, {torch::randn({3, 4})}}}),
+      jittrace::TraceError,
+      "[trace_module] forward (train mode): the traced code read a tensor that requires grad "
+      "and is neither an example input nor a parameter or buffer of the traced module");
   JT_CHECK(!torch::jit::tracer::isTracing());
 
   // Invalid and colliding method names.
   auto fn = unary([](torch::Tensor x) { return x; });
-  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"bad name", {fn, {torch::ones(1)}}}}),
-                  jittrace::InputError, "'bad name' is not a valid method name");
-  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"fc1", {fn, {torch::ones(1)}}}}),
+  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"bad name", fn, {torch::ones(1)}}}),
+                  jittrace::InputError, "[trace_module] 'bad name' is not a valid method name");
+  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"fc1", fn, {torch::ones(1)}}}),
                   jittrace::InputError, "already has an attribute or method of that name");
-  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"forward", {fn, {torch::ones(1)}}},
-                                                {"trainforward", {fn, {torch::ones(1)}}}}),
+  JT_CHECK_THROWS(jittrace::trace_module(
+                      *net, {{"forward", fn, {torch::ones(1)}}, {"forward", fn, {torch::ones(1)}}}),
+                  jittrace::InputError, "[trace_module] method 'forward' is listed twice");
+  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"forward", fn, {torch::ones(1)}},
+                                                {"trainforward", fn, {torch::ones(1)}}}),
                   jittrace::InputError, "collides with a method that respect_mode generates");
+  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"forward", fn, {c10::IValue()}}}),
+                  jittrace::InputError,
+                  "[trace_module] forward: example_inputs[0] is None; example inputs must be");
   // Nested tracing.
   jittrace::Fn nested = [&](std::vector<c10::IValue> in) -> c10::IValue {
     return jittrace::trace_function(unary([](torch::Tensor x) { return x; }), in).forward(in);
@@ -233,10 +254,77 @@ void test_different_output_types_keep_both_methods() {
     if (drop->is_training()) return c10::ivalue::Tuple::create({x, x.sum()});
     return x;
   };
-  auto traced = jittrace::trace_module(*drop, {{"forward", {fn, {torch::ones(3)}}}});
+  WarningCapture warnings;
+  auto traced = jittrace::trace_module(*drop, {{"forward", fn, {torch::ones(3)}}});
   JT_CHECK(traced.find_method("trainforward").has_value());
   JT_CHECK(traced.find_method("evalforward").has_value());
   JT_CHECK(!traced.find_method("forward").has_value());
+  JT_CHECK(
+      warnings.messages ==
+      std::vector<std::string>{
+          "[trace_module] forward: train and eval mode have different signatures ((Tensor) "
+          "-> Tuple[Tensor, Tensor] vs (Tensor) -> Tensor) and a TorchScript method has one, so "
+          "'forward' is not a TorchScript method: a saved file has only trainforward and "
+          "evalforward"});
+}
+
+// Methods are traced in the caller's order, with the caller's argument names.
+void test_methods_in_order_with_argument_names() {
+  Net net;
+  auto double_it = unary([](torch::Tensor x) { return x * 2; });
+  jittrace::Fn project = [&](std::vector<c10::IValue> in) -> c10::IValue {
+    return net->fc1(in.at(0).toTensor()) + in.at(1).toTensor();
+  };
+  auto traced = jittrace::trace_module(
+      *net,
+      {{"project", project, {torch::randn({2, 4}), torch::randn({2, 8})}, {"x", "bias"}},
+       {"forward",
+        [&](std::vector<c10::IValue> in) -> c10::IValue {
+          return net->forward(in.at(0).toTensor());
+        },
+        {torch::randn({2, 4})}},
+       {"scale", double_it, {torch::randn(3)}, {"value"}}},
+      {.strict = true, .respect_mode = false});
+  std::vector<std::string> names;
+  for (const auto& method : traced.get_methods()) names.push_back(method.name());
+  JT_CHECK((names == std::vector<std::string>{"project", "forward", "scale"}));
+  const auto& schema = traced.get_method("project").function().getSchema();
+  JT_CHECK(schema.arguments().size() == 3 && schema.arguments()[1].name() == "x" &&
+           schema.arguments()[2].name() == "bias");
+  JT_CHECK(traced.get_method("scale").function().getSchema().arguments()[1].name() == "value");
+  auto x = torch::randn({2, 4});
+  auto b = torch::randn({2, 8});
+  JT_CHECK(torch::allclose(traced.get_method("project")({x, b}).toTensor(), net->fc1(x) + b));
+}
+
+// A module whose forward reassigns its parameter (through the protected parameters_) and
+// modifies another one in place: the slot is put back, the in-place change is reported.
+struct SwapperImpl : torch::nn::Module {
+  SwapperImpl()
+      : w(register_parameter("w", torch::ones(2))), v(register_parameter("v", torch::ones(2))) {}
+  torch::Tensor forward(torch::Tensor x) {
+    parameters_["w"] = torch::zeros(2);
+    {
+      torch::NoGradGuard no_grad;
+      v.add_(1);
+    }
+    return x * parameters_["w"] + v;
+  }
+  torch::Tensor w;
+  torch::Tensor v;
+};
+TORCH_MODULE(Swapper);
+
+void test_reassigned_parameters_are_put_back_and_in_place_changes_reported() {
+  Swapper swapper;
+  const auto* original = swapper->w.unsafeGetTensorImpl();
+  WarningCapture warnings;
+  jittrace::trace_forward(swapper, torch::ones(2));
+  JT_CHECK(swapper->named_parameters()["w"].unsafeGetTensorImpl() == original);
+  JT_CHECK(warnings.messages.size() == 1 &&
+           warnings.messages[0] ==
+               "[trace_module] the traced code modified parameter 'v' in place; parameters are "
+               "not copied before tracing, so its value could not be restored");
 }
 
 void test_threads() {
@@ -276,6 +364,8 @@ int main() {
   test_respect_mode_false();
   test_bad_use();
   test_different_output_types_keep_both_methods();
+  test_methods_in_order_with_argument_names();
+  test_reassigned_parameters_are_put_back_and_in_place_changes_reported();
   test_threads();
   std::cout << (checks - failures) << " passed, " << failures << " failed\n";
   return failures == 0 ? 0 : 1;

@@ -1,10 +1,9 @@
-// Shipped header: part of jittrace's public C++ API.
+// Shipped header: the exceptions of jittrace's public C++ API.
 #pragma once
 
 #include <jittrace/export.h>
 
 #include <stdexcept>
-#include <string>
 
 namespace jittrace {
 
@@ -13,8 +12,10 @@ namespace jittrace {
 ///
 /// \code
 /// try {
-///   auto m = jittrace::trace_module(net, "forward", {torch::randn({2, 4})});
+///   auto m = jittrace::trace_forward(net, torch::randn({2, 4}));
 /// } catch (const jittrace::InputError& e) {  // bad arguments to jittrace
+///   std::cerr << e.what() << "\n";
+/// } catch (const jittrace::TraceError& e) {  // the code ran, but its trace is not TorchScript
 ///   std::cerr << e.what() << "\n";
 /// }
 /// \endcode
@@ -26,20 +27,29 @@ class JITTRACE_API Error : public std::runtime_error {
 };
 
 /// The arguments given to jittrace cannot be traced: a non-tensor example input, an invalid
-/// method name, a missing method. Python sees it as `jittrace.InputError`, a `TypeError`.
+/// or duplicate method name, no methods. Python sees it as `jittrace.InputError`, a `TypeError`.
 class JITTRACE_API InputError : public Error {
  public:
   using Error::Error;
   ~InputError() override;
 };
 
-/// The traced code ran but its trace cannot become TorchScript: it returned a non-tensor,
-/// read a tensor that requires grad and is not a parameter, or was traced inside another
-/// trace. Python sees it as `jittrace.TraceError`, a `RuntimeError`.
+/// The traced code ran but its trace cannot become TorchScript: it returned a non-tensor, read
+/// a tensor that requires grad and is neither an input nor a parameter, returned a tensor that
+/// does not depend on the inputs, or ran inside another trace. Python sees it as
+/// `jittrace.TraceError`, a `RuntimeError`.
 class JITTRACE_API TraceError : public Error {
  public:
   using Error::Error;
   ~TraceError() override;
+};
+
+/// A bug in jittrace: one of its own invariants does not hold. Never the user's fault; please
+/// report it. Python sees it as `jittrace.InternalError`, a `RuntimeError`.
+class JITTRACE_API InternalError : public Error {
+ public:
+  using Error::Error;
+  ~InternalError() override;
 };
 
 }  // namespace jittrace

@@ -1,19 +1,22 @@
-"""The Python ScriptModule around a traced C++ module: lazy submodule wrappers, container
-indexing, and Python-level mode dispatch where TorchScript cannot have one."""
+"""Every use of torch's private TorchScript API in jittrace's Python layer, in one module.
+
+The Python ScriptModule around a traced C++ module (lazy submodule wrappers, container
+indexing, Python-level mode dispatch where TorchScript cannot have one) and what the command
+line reads of a loaded module. When torch moves, this is the file to compare with
+torch/jit/_recursive.py and torch/jit/_script.py. (The C++ binding reads nn.Module's own
+dicts in csrc/python/mirror.cpp.)
+"""
 
 from __future__ import annotations
 
 import threading
-import warnings
 import weakref
 from typing import Any
 
 import torch
 from torch import nn
 
-from ._errors import ModeDispatchWarning
-
-__all__ = ["wrap"]
+__all__ = ["method_graph", "method_names", "method_schema", "type_name", "wrap"]
 
 _CONTAINERS = (nn.ModuleList, nn.Sequential, nn.ModuleDict)
 _UNMADE = object()
@@ -96,10 +99,13 @@ def _wrap_lazily(
 def wrap(
     cpp: torch._C.ScriptModule,
     modules: list[tuple[str, nn.Module]],
-    untyped: list[str],
-    api: str,
+    methods: list[str],
 ) -> torch.jit.RecursiveScriptModule:
-    """The ScriptModule for a module traced into `cpp`; `modules` are its named_modules()."""
+    """The ScriptModule for a module traced into `cpp`; `modules` are its named_modules().
+
+    A traced method that has ``train<M>`` and ``eval<M>`` but no TorchScript ``M`` (the two
+    modes' signatures differ) dispatches on ``.training`` in Python.
+    """
     non_persistent = {
         path: set(m._non_persistent_buffers_set)
         for path, m in modules
@@ -107,9 +113,31 @@ def wrap(
     }
     traced = _wrap_lazily(cpp, "", non_persistent)
     _index_containers(modules, traced)
-    for name in untyped:
-        _dispatch_in_python(api, traced, name)
+    for name in methods:
+        if not cpp._has_method(name):
+            traced.__dict__[name] = _ModeDispatch(traced, name)
     return traced
+
+
+def type_name(module: torch.jit.ScriptModule) -> str:
+    """The qualified TorchScript class name, e.g. ``__torch__.torch.nn.modules.linear.Linear``."""
+    return str(module._c._type().qualified_name())
+
+
+def method_names(module: torch.jit.ScriptModule) -> list[str]:
+    """The TorchScript methods of `module` (not its submodules'), in definition order."""
+    return list(module._c._method_names())
+
+
+def method_schema(module: torch.jit.ScriptModule, name: str) -> str:
+    """The schema of method `name`, e.g. ``forward(__torch__.Net self, Tensor x) -> Tensor``."""
+    return str(module._c._get_method(name).schema)
+
+
+def method_graph(module: torch.jit.ScriptModule, name: str) -> torch.Graph:
+    """The graph of method `name`."""
+    graph: torch.Graph = module._c._get_method(name).graph
+    return graph
 
 
 def _index_containers(modules: list[tuple[str, nn.Module]], traced: torch.jit.ScriptModule) -> None:
@@ -146,19 +174,6 @@ def _index_containers(modules: list[tuple[str, nn.Module]], traced: torch.jit.Sc
             else (lambda keys=keys: iter(keys))
         )
         target.__dict__["__contains__"] = lambda key, keys=keys: key in keys
-
-
-def _dispatch_in_python(api: str, traced: torch.jit.ScriptModule, name: str) -> None:
-    train = traced._c._get_method("train" + name).schema
-    evaluate = traced._c._get_method("eval" + name).schema
-    warnings.warn(
-        f"[{api}] {name}: train and eval mode have different signatures ({train} vs "
-        f"{evaluate}), and a TorchScript method has one; {name} dispatches on .training in "
-        f"Python, and a saved file has only train{name} and eval{name}",
-        ModeDispatchWarning,
-        stacklevel=4,
-    )
-    traced.__dict__[name] = _ModeDispatch(traced, name)
 
 
 class _ModeDispatch:

@@ -1,5 +1,6 @@
-#include "convert.h"
+#include "values.h"
 
+#include <jittrace/detail.h>
 #include <torch/csrc/autograd/python_variable.h>
 #include <torch/csrc/jit/python/pybind_utils.h>
 
@@ -8,15 +9,7 @@
 namespace jittrace::python {
 namespace {
 
-// The path of the object being converted, formatted only when an error is raised.
-struct Path {
-  std::vector<std::string> parts;
-  std::string str() const {
-    std::string out;
-    for (const auto& p : parts) out += p;
-    return out;
-  }
-};
+using detail::Path;
 
 std::string kind_of(py::handle obj) {
   if (obj.is_none()) return "None";
@@ -43,29 +36,26 @@ class Converter {
     }
     if (PyList_Check(obj.ptr())) return convert_list(py::reinterpret_borrow<py::list>(obj), path);
     if (PyDict_Check(obj.ptr())) return convert_dict(py::reinterpret_borrow<py::dict>(obj), path);
-    if (role_ == Role::Output) {
-      // Scalars pass on, so that the core, which knows the method and mode, reports them.
-      if (obj.is_none()) return {};
-      if (PyBool_Check(obj.ptr())) return obj.cast<bool>();
-      if (PyLong_Check(obj.ptr())) {
-        const long long value = PyLong_AsLongLong(obj.ptr());
-        if (value == -1 && PyErr_Occurred()) {
-          PyErr_Clear();  // too large for int64: report it as the int it is
-          fail(path, kind_of(obj));
-        }
-        return static_cast<int64_t>(value);
+    if (obj.is_none()) return {};
+    if (PyBool_Check(obj.ptr())) return obj.cast<bool>();
+    if (PyLong_Check(obj.ptr())) {
+      const long long value = PyLong_AsLongLong(obj.ptr());
+      if (value == -1 && PyErr_Occurred()) {
+        PyErr_Clear();  // too large for int64: report it as the int it is
+        fail(path, kind_of(obj));
       }
-      if (PyFloat_Check(obj.ptr())) return obj.cast<double>();
-      if (PyUnicode_Check(obj.ptr())) return obj.cast<std::string>();
+      return static_cast<int64_t>(value);
     }
+    if (PyFloat_Check(obj.ptr())) return obj.cast<double>();
+    if (PyUnicode_Check(obj.ptr())) return obj.cast<std::string>();
     fail(path, kind_of(obj));
   }
 
  private:
   c10::IValue element(py::handle obj, Path& path, size_t i) {
-    path.parts.push_back("[" + std::to_string(i) + "]");
+    path.push_index(i);
     auto v = convert(obj, path);
-    path.parts.pop_back();
+    path.pop();
     return v;
   }
 
@@ -100,9 +90,9 @@ class Converter {
              "dict keys must be str");
       }
       auto name = key.cast<std::string>();
-      path.parts.push_back("['" + name + "']");
+      path.push_key(name);
       items.emplace_back(name, convert(value, path));
-      path.parts.pop_back();
+      path.pop();
     }
     std::vector<c10::IValue> values;
     for (const auto& item : items) values.push_back(item.second);
@@ -119,11 +109,14 @@ class Converter {
   // function is called from Python, and it cannot for an empty or a mixed list or dict: reject
   // those while tracing, rather than produce a function nobody can call.
   void require_inferable(const c10::IValue& v, Path& path, const std::string& part) {
-    path.parts.push_back(part);
+    path.push(part);
     if (v.isList() || v.isGenericDict()) {
       const char* kind = v.isList() ? "list" : "dict";
       const bool empty = v.isList() ? v.toListRef().empty() : v.toGenericDict().empty();
-      if (empty || has_any(v.type())) {
+      const c10::TypePtr elements =
+          v.isList() ? v.toList().elementType() : v.toGenericDict().valueType();
+      // Mixed below this level is found by the recursion, with its own path.
+      if (empty || elements->kind() == c10::TypeKind::AnyType) {
         fail(path,
              std::string(empty ? "an empty " : "a mixed ") + kind + " inside a mixed list or dict",
              "torch cannot infer its type when the traced function is called; use a tuple");
@@ -139,15 +132,7 @@ class Converter {
         require_inferable(entry.value(), path, "['" + entry.key().toStringRef() + "']");
       }
     }
-    path.parts.pop_back();
-  }
-
-  static bool has_any(const c10::TypePtr& t) {
-    if (t->kind() == c10::TypeKind::AnyType) return true;
-    for (const auto& c : t->containedTypes()) {
-      if (has_any(c)) return true;
-    }
-    return false;
+    path.pop();
   }
 
   // The one type all `elems` share, or Any for a mixed container.
@@ -162,35 +147,28 @@ class Converter {
 
   [[noreturn]] void fail(const Path& path, const std::string& what,
                          const std::string& hint = "") const {
-    const std::string note = hint.empty() ? "" : " (" + hint + ")";
-    if (role_ == Role::Input) {
-      throw InputError(prefix_ + path.str() + " is " + what +
-                       "; example inputs must be tensors, or tuples, lists and str-keyed dicts "
-                       "of tensors" +
-                       note);
-    }
-    throw TraceError(prefix_ + "the traced function returned " + what + " at " + path.str() +
-                     "; outputs must be tensors, or tuples, lists and dicts of tensors" + note);
+    if (role_ == Role::Input) detail::bad_input(prefix_, path, what, hint);
+    detail::bad_output(prefix_, path, what, hint);
   }
 
   Role role_;
-  const std::string& prefix_;
+  std::string prefix_;
 };
 
 }  // namespace
 
 c10::IValue to_ivalue(py::handle obj, Role role, const std::string& prefix,
                       const std::string& root) {
-  Path path{{root}};
+  Path path(root);
   return Converter(role, prefix).convert(obj, path);
 }
 
-std::vector<c10::IValue> to_ivalues(const py::tuple& args, const std::string& prefix,
-                                    const std::string& root) {
+std::vector<c10::IValue> to_ivalues(const py::tuple& args, const std::string& prefix) {
   std::vector<c10::IValue> out;
   out.reserve(args.size());
   for (size_t i = 0; i < args.size(); ++i) {
-    out.push_back(to_ivalue(args[i], Role::Input, prefix, root + "[" + std::to_string(i) + "]"));
+    out.push_back(
+        to_ivalue(args[i], Role::Input, prefix, "example_inputs[" + std::to_string(i) + "]"));
   }
   return out;
 }

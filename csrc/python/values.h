@@ -15,16 +15,16 @@ namespace py = pybind11;
 /// raise InputError, outputs of the traced function raise TraceError.
 enum class Role { Input, Output };
 
-/// Converts tensors and (nested) tuples, lists and str-keyed dicts of tensors. A list or dict
-/// whose elements differ in type becomes a List[Any] / Dict[str, Any], which the core traces
-/// as a tuple. `prefix` starts error messages ("[jit_trace] "), `root` names the object
-/// ("example_inputs[1]"); the message names the failing path, e.g. example_inputs[1]['mask'].
+/// Converts tensors, None, bool, int, float, str and (nested) tuples, lists and dicts of them;
+/// the core checks what may be traced and reports the rest. A list or dict whose elements
+/// differ in type becomes a List[Any] / Dict[str, Any], which the core traces as a tuple. Only
+/// what has no IValue at all is reported here (a numpy.ndarray, a dict key that is not a str).
+/// `prefix` starts error messages ("[jit_trace] "), `root` names the object ("output").
 c10::IValue to_ivalue(py::handle obj, Role role, const std::string& prefix,
                       const std::string& root);
 
-/// Converts each element of `args` (e.g. example inputs), naming them `root[i]`.
-std::vector<c10::IValue> to_ivalues(const py::tuple& args, const std::string& prefix,
-                                    const std::string& root);
+/// Converts each element of `args` (example inputs), naming them `example_inputs[i]`.
+std::vector<c10::IValue> to_ivalues(const py::tuple& args, const std::string& prefix);
 
 /// Throws the Python error that is pending, if any. libtorch's tracer reports warnings through
 /// Python's warnings module without checking the result, so a warning turned into an error

@@ -1,0 +1,132 @@
+// Shipped header, with no stability promise: the core's entry points for jittrace's own Python
+// binding. It may change in any release; C++ programs use <jittrace/jittrace.h>.
+#pragma once
+
+#include <ATen/core/ivalue.h>
+#include <jittrace/jittrace.h>
+#include <torch/csrc/jit/api/compilation_unit.h>
+#include <torch/csrc/jit/api/module.h>
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace jittrace::detail {
+
+/// Where a value sits in nested inputs or outputs, e.g. `inputs[1]['mask']`. Built while
+/// walking a value and formatted only when an error is reported.
+class Path {
+ public:
+  explicit Path(std::string root) { parts_.push_back(std::move(root)); }
+  void push_index(std::size_t i) { parts_.push_back("[" + std::to_string(i) + "]"); }
+  void push_key(const std::string& key) { parts_.push_back("['" + key + "']"); }
+  /// A part written as it is, e.g. "[1.5]" for a non-str key.
+  void push(std::string part) { parts_.push_back(std::move(part)); }
+  void pop() { parts_.pop_back(); }
+  std::string str() const {
+    std::string out;
+    for (const auto& part : parts_) out += part;
+    return out;
+  }
+
+ private:
+  std::vector<std::string> parts_;
+};
+
+/// Throws the InputError for an example input at `path` that cannot be traced; `what`
+/// describes it ("a numpy.ndarray"), `hint` (optional) says what to do instead.
+[[noreturn]] JITTRACE_API void bad_input(const std::string& prefix, const Path& path,
+                                         const std::string& what, const std::string& hint = "");
+
+/// Throws the TraceError for an output of the traced code at `path` that cannot be traced.
+[[noreturn]] JITTRACE_API void bad_output(const std::string& prefix, const Path& path,
+                                          const std::string& what, const std::string& hint = "");
+
+/// The TorchScript qualified name of a function or class whose dotted name is `dotted`
+/// ("pkg.mod.<locals>.Net", "torch::nn::LinearImpl"): `__torch__.` followed by the atoms made
+/// ASCII identifiers (other ASCII characters become `_`, other code points `_u<hex>_`), so a
+/// name with `ï` or `<locals>` still saves and loads. Errors show the user's own name instead.
+JITTRACE_API std::string qualified_name(const std::string& dotted);
+
+/// Traces `method.fn` into a free function named by qualified_name(`dotted_name`), in a
+/// CompilationUnit of its own. `api` names the caller in error messages (`[jit_trace] ...`).
+/// Throws as jittrace::trace_function does.
+JITTRACE_API torch::jit::StrongFunctionPtr trace_function(const Method& method,
+                                                          const std::string& dotted_name,
+                                                          const TraceOptions& options,
+                                                          const std::string& api);
+
+/// A module hierarchy as the core mirrors it into TorchScript. Tensors are shared, never
+/// copied: an in-place change through either module shows in the other.
+struct ModuleTree {
+  /// Class name, dotted or with `::` (e.g. "torch.nn.modules.linear.Linear").
+  std::string class_name;
+  /// The module's own `training` flag.
+  bool training = true;
+  std::vector<std::pair<std::string, at::Tensor>> parameters;
+  std::vector<std::pair<std::string, at::Tensor>> buffers;
+  std::vector<std::pair<std::string, ModuleTree>> children;
+  /// When set, this node is already a TorchScript module; it is attached as it is (shared).
+  std::optional<torch::jit::Module> script_module;
+};
+
+/// How the core reaches the module being traced, whatever its frontend (C++ or Python).
+/// Calls come from the thread that called trace_module, in this order: describe, save, then
+/// set_training and tracing, then restore exactly once.
+class JITTRACE_API ModuleAccess {
+ public:
+  ModuleAccess() = default;
+  ModuleAccess(const ModuleAccess&) = delete;
+  ModuleAccess& operator=(const ModuleAccess&) = delete;
+  virtual ~ModuleAccess();
+
+  /// The module's tree: class names, training flags, parameters, buffers, submodules.
+  /// \throws InputError for a tree that cannot be mirrored (the message names the path).
+  virtual ModuleTree describe() = 0;
+  /// Keeps every submodule's training flag and which tensor each parameter and buffer name
+  /// holds (traced code may reassign them).
+  virtual void save() = 0;
+  /// Puts the module and all its submodules into train (`true`) or eval mode.
+  virtual void set_training(bool on) = 0;
+  /// Puts back what save() kept. Tries every item even when one fails, then throws the first
+  /// failure.
+  virtual void restore() = 0;
+};
+
+/// Something the caller should tell the user about a finished trace.
+struct Warning {
+  enum class Kind {
+    /// A method's train and eval traces have different signatures (no TorchScript `M`).
+    kModesDiffer,
+    /// A parameter was modified in place by the traced code; its value could not be restored.
+    kParameterModified,
+  };
+  Kind kind;
+  std::string message;
+};
+
+/// A traced module. A method whose two modes have different signatures has `train<M>` and
+/// `eval<M>` but no `M` (a kModesDiffer warning says so).
+struct TracedModule {
+  torch::jit::Module module;
+  std::vector<Warning> warnings;
+};
+
+/// Runs after tracing, before the module is put back (e.g. to compare eager and traced
+/// outputs). Its exception propagates after everything has been restored.
+using Verify = std::function<void(const torch::jit::Module& traced)>;
+
+/// The whole module trace, in one scope: describe the module, keep its state, mirror it, trace
+/// every method in the module's mode and (with respect_mode) in the other one, add the mode
+/// dispatchers, run `verify`, and put everything back (training flags, reassigned attributes,
+/// buffer values, requires_grad flags, random generator states) however it ends. When tracing
+/// throws, that exception wins over any failure to restore. `api` names the caller in errors.
+/// Throws as jittrace::trace_module does.
+JITTRACE_API TracedModule trace_module(ModuleAccess& module, const std::vector<Method>& methods,
+                                       const TraceOptions& options, const std::string& api,
+                                       const Verify& verify = {});
+
+}  // namespace jittrace::detail

@@ -1,0 +1,15 @@
+// The binding's areas: each csrc/python/<area>.cpp defines init_<area>, called by extension.cpp.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace jittrace::python {
+
+/// Maps jittrace's C++ exceptions to the Python classes of jittrace._errors.
+void init_errors(pybind11::module_& m);
+/// Functions: trace_function, and the build's metadata (BUILD_INFO).
+void init_trace(pybind11::module_& m);
+/// Modules: trace_module over the Python module access of mirror.cpp.
+void init_modes(pybind11::module_& m);
+
+}  // namespace jittrace::python

@@ -1,0 +1,74 @@
+// Binding of the core's module trace, over the Python module access of mirror.cpp.
+#include <jittrace/detail.h>
+#include <pybind11/stl.h>
+#include <torch/csrc/jit/python/pybind_utils.h>
+
+#include <string>
+#include <vector>
+
+#include "bindings.h"
+#include "mirror.h"
+#include "source_locations.h"
+#include "values.h"
+
+namespace jittrace::python {
+namespace {
+
+const char* kind_name(detail::Warning::Kind kind) {
+  switch (kind) {
+    case detail::Warning::Kind::kModesDiffer:
+      return "modes_differ";
+    case detail::Warning::Kind::kParameterModified:
+      return "parameter_modified";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+void init_modes(py::module_& m) {
+  m.def(
+      "trace_module",
+      [](const py::object& mod, const py::list& methods, bool strict, bool respect_mode,
+         bool record_source_locations, const py::object& verify) {
+        const std::string api = "jit_trace_module";
+        std::vector<Method> list;
+        for (auto item : methods) {
+          auto spec = item.cast<py::tuple>();  // (name, callable, inputs, argument_names)
+          auto name = spec[0].cast<std::string>();
+          const std::string prefix = "[" + api + "] " + name + ": ";
+          list.push_back(Method{name, python_fn(spec[1], prefix),
+                                to_ivalues(spec[2].cast<py::tuple>(), prefix),
+                                spec[3].cast<std::vector<std::string>>()});
+        }
+        detail::Verify check;
+        if (!verify.is_none()) {
+          py::handle callback = verify;  // borrowed: `verify` outlives the trace
+          check = [callback](const torch::jit::Module& traced) {
+            py::gil_scoped_acquire gil;
+            raise_pending_error();
+            callback(traced);
+          };
+        }
+        auto access = access_python_module(mod, api);
+        auto traced = [&] {
+          py::gil_scoped_release no_gil;
+          SourceLocations locations(record_source_locations);
+          return detail::trace_module(*access, list, TraceOptions{strict, respect_mode}, api,
+                                      check);
+        }();
+        raise_pending_error();
+        py::list warnings;
+        for (const auto& warning : traced.warnings) {
+          warnings.append(py::make_tuple(kind_name(warning.kind), warning.message));
+        }
+        return py::make_tuple(traced.module, warnings);
+      },
+      py::arg("mod"), py::arg("methods"), py::arg("strict"), py::arg("respect_mode"),
+      py::arg("record_source_locations"), py::arg("verify"),
+      "Traces (name, callable, inputs, argument_names) methods of mod into a TorchScript module "
+      "sharing its tensors, calls verify(module) if given, and puts mod back as it was. Returns "
+      "(module, [(kind, message)] warnings).");
+}
+
+}  // namespace jittrace::python
