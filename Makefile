@@ -2,6 +2,7 @@
 # torch 2.13.0 (the CPU build), the build tools, and jittrace itself (incremental rebuilds).
 #   make demo    - trace jittrace's built-in model and show train/eval surviving save + load
 #   make test    - build everything and run the whole test suite (Python and C++)
+#   make lint    - ruff, clang-format, mypy (strict) and stubtest of _C.pyi (make -k lint: all)
 #   make bench   - run the benchmark suite against torch.jit.trace
 #   make sanitize - build the C++ core and its tests with ASan + UBSan and run them
 
@@ -12,13 +13,21 @@ TORCH := torch==2.13.0
 # Build and test tools, all from PyPI; transformers builds tiny models from configs (no downloads)
 # for tests and benchmarks of real architectures.
 TOOLS := "scikit-build-core>=0.10" "cmake>=3.21" ninja "pytest>=8" "hypothesis>=6" numpy transformers
+# Linters, pinned exactly: a new release brings new rules and formatting, which should come in a
+# commit of its own rather than break an unrelated one.
+LINT_TOOLS := "ruff==0.17.6" "mypy==2.4.1" "clang-format==23.1.5"
 
-.PHONY: demo test bench bench-quick sanitize install clean
+.PHONY: demo test lint lint-ruff lint-ruff-format lint-clang-format lint-mypy lint-stubtest \
+  bench bench-quick sanitize install clean
 
 # Re-run when this file changes (a new tool): venv creation and pip are idempotent.
 $(VENV)/.tools-installed: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet $(TORCH) $(TOOLS)
+	touch $@
+
+$(VENV)/.lint-tools-installed: $(VENV)/.tools-installed Makefile
+	$(PY) -m pip install --quiet $(LINT_TOOLS)
 	touch $@
 
 install: $(VENV)/.tools-installed
@@ -29,6 +38,29 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+# Each part fails the target; `make -k lint` runs every part and then fails if any failed.
+lint: lint-ruff lint-ruff-format lint-clang-format lint-mypy lint-stubtest
+
+# Settings in pyproject.toml [tool.ruff].
+lint-ruff: $(VENV)/.lint-tools-installed
+	$(VENV)/bin/ruff check .
+
+lint-ruff-format: $(VENV)/.lint-tools-installed
+	$(VENV)/bin/ruff format --check .
+
+# Every C++ file in git (fails, too, when git lists none).
+lint-clang-format: $(VENV)/.lint-tools-installed
+	files="$$(git ls-files '*.cpp' '*.h')" && test -n "$$files" && \
+	  $(VENV)/bin/clang-format --dry-run -Werror $$files
+
+# Settings in pyproject.toml [tool.mypy]. Needs the build: jittrace/_build_info.py is generated.
+lint-mypy: install $(VENV)/.lint-tools-installed
+	$(PY) -m mypy
+
+# The stub python/jittrace/_C.pyi (as installed) against the compiled module.
+lint-stubtest: install $(VENV)/.lint-tools-installed
+	$(PY) -m mypy.stubtest jittrace._C
 
 bench: install
 	$(PY) -m benchmarks

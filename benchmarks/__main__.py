@@ -1,7 +1,8 @@
 """python -m benchmarks [--quick] [--out DIR] [--compare OLD.json]
 
-Measures jittrace against torch.jit.trace (and eager) in one process and writes
-DIR/benchmarks-<time>.json (schema in benchmarks/README.md) and a markdown table next to it.
+Measures jittrace against torch.jit.trace (and eager), each measurement in a fresh worker
+process (--no-isolate: all in this one), and writes DIR/benchmarks-<time>.json (schema in
+benchmarks/README.md) and a markdown table next to it.
 """
 
 from __future__ import annotations

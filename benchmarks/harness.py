@@ -1,4 +1,5 @@
-"""Timing and memory measurement: candidates measured side by side, interleaved, in one process.
+"""Timing and memory measurement: a measurement's candidates side by side, interleaved, in the
+process that runs it (a fresh worker per measurement, unless --no-isolate).
 
 Timing uses the standard library's `timeit` (a `perf_counter` loop that compiles the statement
 once and can switch the garbage collector off). pytest-benchmark measures one callable per test,
@@ -22,8 +23,12 @@ from typing import Any
 __all__ = [
     "Figure",
     "Results",
+    "Target",
+    "calibrate",
+    "git_commit",
     "machine_info",
     "measure_interleaved",
+    "now",
     "peak_rss_during",
     "rss_bytes",
 ]

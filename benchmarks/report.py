@@ -9,7 +9,7 @@ from typing import Any
 
 from .harness import Results
 
-__all__ = ["SCHEMA", "compare", "markdown", "to_json"]
+__all__ = ["SCHEMA", "compare", "load", "markdown", "to_json"]
 
 SCHEMA = "jittrace-benchmarks/1"
 NOISY = 0.2  # interquartile range over median above which a timing counts as noisy

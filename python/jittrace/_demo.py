@@ -4,6 +4,7 @@ and by torch.jit.trace, saved, reloaded, and compared with eager."""
 from __future__ import annotations
 
 import copy
+import functools
 import statistics
 import time
 import warnings
@@ -38,7 +39,8 @@ class DemoNet(nn.Module):
         self.head = nn.Linear(32, classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.features(images).flatten(1)))
+        logits: torch.Tensor = self.head(self.dropout(self.features(images).flatten(1)))
+        return logits
 
 
 def _seeded(fn: Callable[[], torch.Tensor]) -> torch.Tensor:
@@ -84,7 +86,7 @@ def run_demo(out_dir: Path, log: Callable[[str], None]) -> tuple[str, bool]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.save(theirs, str(theirs_path))
-        ours = torch.jit.load(str(ours_path))
+        ours: torch.jit.ScriptModule = torch.jit.load(str(ours_path))
         theirs = torch.jit.load(str(theirs_path))
     log(f"saved and reloaded {ours_path} and {theirs_path}")
 
@@ -96,13 +98,20 @@ def run_demo(out_dir: Path, log: Callable[[str], None]) -> tuple[str, bool]:
         expected_train = _seeded(lambda: reference.train()(images))
     rows = []
     ok = True
-    for name, module in (("eager", net), ("jittrace", ours), ("torch.jit.trace", theirs)):
+    models: list[tuple[str, nn.Module]] = [
+        ("eager", net),
+        ("jittrace", ours),
+        ("torch.jit.trace", theirs),
+    ]
+    for name, module in models:
         with torch.no_grad():
             module.eval()
             eval_diff = float((module(images) - expected_eval).abs().max())
-            call = _median_seconds(lambda m=module: m(images), repeat=50)
+            call = _median_seconds(functools.partial(module, images), repeat=50)
             module.train()
-            train_diff = float((_seeded(lambda m=module: m(images)) - expected_train).abs().max())
+            train_diff = float(
+                (_seeded(functools.partial(module, images)) - expected_train).abs().max()
+            )
         trace_time = {"jittrace": ours_trace, "torch.jit.trace": theirs_trace}.get(name)
         rows.append((name, eval_diff, train_diff, trace_time, call))
         if name == "jittrace":

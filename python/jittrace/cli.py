@@ -19,7 +19,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -28,8 +28,11 @@ from . import __version__, cmake_prefix_path
 from ._api import jit_trace, jit_trace_module
 from ._check import compare_outputs, run_seeded
 from ._errors import TraceCheckError
+from ._torchscript import method_graph
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 
 class UsageError(Exception):
@@ -50,7 +53,7 @@ class Progress:
         if not self.quiet:
             print(message, file=sys.stderr, flush=True)
 
-    def stage(self, message: str, fn: Callable[[], Any]) -> Any:
+    def stage(self, message: str, fn: Callable[[], T]) -> T:
         start = time.perf_counter()
         result = fn()
         self.log(f"{message} ... {time.perf_counter() - start:.2f} s")
@@ -70,7 +73,7 @@ class (constructed with no arguments), a function that takes no arguments and re
 module, or a function to trace. Input expressions are Python, with torch in scope."""
 
 
-def _load_target(spec: str) -> Any:
+def _load_target(spec: str) -> object:
     module_part, sep, attr_path = spec.rpartition(":")
     if not sep or not module_part or not attr_path:
         raise UsageError(f"TARGET must be module:attr or path/to/file.py:attr, not {spec!r}")
@@ -92,7 +95,7 @@ def _load_target(spec: str) -> Any:
         raise
     except Exception as e:
         raise UsageError(f"cannot import {module_part}: {type(e).__name__}: {e}") from e
-    obj: Any = module
+    obj: object = module
     for part in attr_path.split("."):
         if not hasattr(obj, part):
             raise UsageError(f"{module_part} has no attribute {attr_path!r}")
@@ -100,7 +103,7 @@ def _load_target(spec: str) -> Any:
     return obj
 
 
-def _resolve_model(spec: str, obj: Any) -> Any:
+def _resolve_model(spec: str, obj: object) -> nn.Module | Callable[..., Any]:
     """An nn.Module instance, or a plain function to trace."""
     if isinstance(obj, nn.Module):
         return obj
@@ -150,6 +153,14 @@ def _as_args(value: Any) -> tuple[Any, ...]:
     return value if isinstance(value, tuple) else (value,)
 
 
+# A method of one of these names cannot be passed to jit_trace_module as NAME=inputs.
+_TRACE_MODULE_PARAMETERS = frozenset(
+    name
+    for name, p in inspect.signature(jit_trace_module).parameters.items()
+    if p.kind is not p.VAR_KEYWORD
+)
+
+
 def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
     target = progress.stage(f"loading {args.target}", lambda: _load_target(args.target))
     model = progress.stage("building the model", lambda: _resolve_model(args.target, target))
@@ -162,9 +173,15 @@ def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
             raise UsageError("--method needs a module TARGET; a function takes --input")
         for item in args.method:
             name, sep, expr = item.partition("=")
-            if not sep or not name.strip():
+            name = name.strip()
+            if not sep or not name:
                 raise UsageError(f"--method takes NAME=EXPR, not {item!r}")
-            methods[name.strip()] = _as_args(_evaluate(expr, f"--method {name.strip()}"))
+            if name in _TRACE_MODULE_PARAMETERS:
+                raise UsageError(
+                    f"--method {name}: jit_trace_module takes {name!r} as its own argument, "
+                    "so it cannot trace a method of that name"
+                )
+            methods[name] = _as_args(_evaluate(expr, f"--method {name}"))
     else:
         methods["forward"] = tuple(_evaluate(e, "--input") for e in args.input)
     checks = [_as_args(_evaluate(e, "--check")) for e in args.check]
@@ -173,25 +190,32 @@ def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
 
     strict = not args.no_strict
     respect_mode = args.mode == "both"
-    if is_module and args.mode != "both":
+    if isinstance(model, nn.Module) and args.mode != "both":
         model.train(args.mode == "train")
     modes = {"both": ["train", "eval"], "train": ["train"], "eval": ["eval"]}[args.mode]
     if not is_module:
         modes = ["function"]
     label = f"tracing {', '.join(methods)} [{'+'.join(modes)}]"
+    traced: torch.jit.ScriptModule | torch.jit.ScriptFunction[Any, Any]
     try:
-        if is_module:
+        if isinstance(model, nn.Module):
             check_dicts = [{"forward": c} for c in checks] or None
-            traced = progress.stage(
+            # The names are methods, none of jit_trace_module's own arguments (checked above).
+            method_inputs: dict[str, Any] = methods
+            traced_module = progress.stage(
                 label,
                 lambda: jit_trace_module(
                     model,
                     strict=strict,
                     respect_mode=respect_mode,
                     check_inputs=check_dicts,
-                    **methods,
+                    **method_inputs,
                 ),
             )
+            kept = "train and eval" if respect_mode else modes[0]
+            start_mode = "train" if traced_module.training else "eval"
+            what = f"{', '.join(methods)} traced in {kept} mode, starts in {start_mode} mode"
+            traced = traced_module
         else:
             traced = progress.stage(
                 label,
@@ -199,6 +223,7 @@ def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
                     model, *methods["forward"], strict=strict, check_inputs=checks or None
                 ),
             )
+            what = "function traced"
     except TraceCheckError as e:
         raise CheckFailed(str(e)) from e
     if checks:
@@ -214,7 +239,7 @@ def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
             def verify(
                 name: str = name, inputs: tuple[Any, ...] = inputs, mode: str = mode
             ) -> None:
-                if is_module:
+                if isinstance(model, nn.Module):
                     model.train(mode == "train")
                     loaded.train(mode == "train")
                 forward = name == "forward"
@@ -230,12 +255,6 @@ def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
             progress.stage(f"verifying {name} [{mode}] against eager", verify)
 
     size = out.stat().st_size
-    if is_module:
-        kept = "train and eval" if respect_mode else modes[0]
-        start_mode = "train" if traced.training else "eval"
-        what = f"{', '.join(methods)} traced in {kept} mode, starts in {start_mode} mode"
-    else:
-        what = "function traced"
     print(f"saved {out} ({size / 1024:.1f} KB): {what}; reloaded and verified against eager")
     return 0
 
@@ -262,7 +281,7 @@ def _run_inspect(args: argparse.Namespace, progress: Progress) -> int:
             raise UsageError(
                 f"{path} has no method {args.graph!r}; methods: {', '.join(info['methods'])}"
             )
-        info["graph"] = str(module._c._get_method(args.graph).graph)
+        info["graph"] = str(method_graph(module, args.graph))
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -375,7 +394,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse exits after --help and --version (0) and bad usage (2)
+        return e.code if isinstance(e.code, int) else 2
     if args.cmake_dir:
         print(cmake_prefix_path)
         return 0
