@@ -25,6 +25,11 @@ def relu(x: torch.Tensor) -> torch.Tensor:
     return torch.relu(x)
 
 
+def relu_add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """A two-argument function whose trace is mostly fixed cost: binding, names, the tracer."""
+    return torch.relu(a) + b * 2
+
+
 def mlp() -> nn.Module:
     return nn.Sequential(
         nn.Linear(256, 512),
@@ -125,6 +130,13 @@ def zoo() -> list[Model]:
             lambda: relu,
             lambda: (torch.randn(64, 256),),
             "torch.relu as a function",
+            function=True,
+        ),
+        Model(
+            "relu_add",
+            lambda: relu_add,
+            lambda: (torch.randn(8), torch.randn(8)),
+            "relu(a) + b * 2 as a function, 8 elements",
             function=True,
         ),
         Model(

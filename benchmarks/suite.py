@@ -301,7 +301,7 @@ def targets(res: Results, cfg: Config, models: list[Model], groups: tuple[str, .
                 f"{m.name}: trace time vs torch.jit.trace(check_trace=False)",
                 f"{tt}/jittrace",
                 f"{tt}/torch_jit_trace",
-                0.4,
+                0.3,
             )
             continue
         add(

@@ -13,10 +13,10 @@ def trace_function(
     argument_names: Sequence[str],
     strict: bool,
     record_source_locations: bool,
-) -> torch.jit.ScriptFunction: ...
+) -> torch.jit.ScriptFunction[Any, Any]: ...
 def trace_module(
     mod: torch.nn.Module,
-    methods: list[tuple[str, Callable[..., Any], tuple[Any, ...], Sequence[str]]],
+    methods: Sequence[tuple[str, Callable[..., Any], tuple[Any, ...], Sequence[str]]],
     strict: bool,
     respect_mode: bool,
     record_source_locations: bool,

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import inspect
-import threading
+import types
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
+from torch.jit._script import RecursiveScriptModule
 
 from . import _C
 from ._check import compare_outputs, run_seeded
@@ -29,7 +29,7 @@ def jit_trace(
     check_inputs: Sequence[Any] | None = None,
     record_source_locations: bool = False,
     **named_inputs: Any,
-) -> torch.jit.ScriptFunction | torch.jit.ScriptModule:
+) -> torch.jit.ScriptFunction[Any, Any] | torch.jit.ScriptModule:
     """Traces a function, or the ``forward`` of a module, into TorchScript.
 
     The function runs once on the example inputs while libtorch's tracer records the tensor
@@ -111,10 +111,9 @@ def jit_trace(
     _check_flag(api, "record_source_locations", record_source_locations)
 
     names = _argument_names(api, func, _describe(func), len(example_inputs))
-    with _gc_paused():
-        traced = _C.trace_function(
-            func, example_inputs, _dotted_name(func), names, strict, record_source_locations
-        )
+    traced = _C.trace_function(
+        func, example_inputs, _dotted_name(func), names, strict, record_source_locations
+    )
     if check_inputs is not None:
         for i, args in enumerate(_check_list(api, check_inputs, tuple)):
             where = f"[{api}] check_inputs[{i}]"
@@ -215,7 +214,7 @@ def jit_trace_module(
     training = mod.training
     modules = list(mod.named_modules())
     methods = [name for name, *_ in plans]
-    checked: list[torch.jit.RecursiveScriptModule] = []
+    checked: list[RecursiveScriptModule] = []
 
     def verify(cpp: torch._C.ScriptModule) -> None:
         # Runs inside the core's scope, which puts `mod` back afterwards, checks or no checks.
@@ -223,10 +222,9 @@ def jit_trace_module(
         modes = [training, not training] if respect_mode else [training]
         _check_module(api, mod, checked[0], checks or [], modes)
 
-    with _gc_paused():
-        cpp, notes = _C.trace_module(
-            mod, plans, strict, respect_mode, record_source_locations, verify if checks else None
-        )
+    cpp, notes = _C.trace_module(
+        mod, plans, strict, respect_mode, record_source_locations, verify if checks else None
+    )
     for kind, message in notes:
         warn_from_caller(message, _WARNINGS[kind])
     return checked[0] if checked else wrap(cpp, modules, methods)
@@ -239,33 +237,6 @@ _WARNINGS: dict[str, type[Warning]] = {
 
 
 # ---- Modules ---------------------------------------------------------------------------------
-
-_gc_lock = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Defers Python's garbage collection while tracing.
-
-    A trace allocates many short-lived Python objects, and the collections they trigger cost
-    about a tenth of a trace; deferred, one collection runs afterwards. Nested and concurrent
-    traces share one pause, and the collector's previous state is restored by the last one.
-    """
-    global _gc_pauses, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
 
 
 def _method(api: str, mod: nn.Module, name: str) -> Callable[..., Any]:
@@ -346,46 +317,64 @@ def _describe(func: Callable[..., Any]) -> str:
     return getattr(func, "__qualname__", None) or type(func).__name__
 
 
-# Signatures by function, so that retracing does not pay inspect.signature each time (a
-# quarter of a small function's trace). Weak keys: the cache keeps no function alive.
-_signatures: weakref.WeakKeyDictionary[Any, inspect.Signature | None] = weakref.WeakKeyDictionary()
+class _Arguments:
+    """What a function's signature says about its example inputs, computed once per function."""
+
+    __slots__ = ("names", "signature")
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        try:
+            self.signature: inspect.Signature | None = inspect.signature(func)
+        except (TypeError, ValueError):  # builtins without a signature
+            self.signature = None
+        self.names: dict[int, tuple[str, ...]] = {}  # by number of example inputs
 
 
-def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
-    # A bound method is a new object on every access; its function is not. The signature of a
-    # bound method is its function's without the first parameter, for any instance.
-    key = func.__func__ if inspect.ismethod(func) else func
+# By function, so that retracing pays neither inspect.signature nor binding again (they were
+# about a third of a small function's trace). A bound method is a new object on every access
+# but its function is not, and its signature lacks `self` whatever the instance: bound methods
+# have a cache of their own. Weak keys: the caches keep no function alive.
+_functions: weakref.WeakKeyDictionary[Any, _Arguments] = weakref.WeakKeyDictionary()
+_methods: weakref.WeakKeyDictionary[Any, _Arguments] = weakref.WeakKeyDictionary()
+
+
+def _arguments(func: Callable[..., Any]) -> _Arguments:
+    cache, key = (
+        (_methods, func.__func__) if isinstance(func, types.MethodType) else (_functions, func)
+    )
     try:
-        return _signatures[key]
+        return cache[key]
     except (KeyError, TypeError):  # TypeError: not weakly referenceable
         pass
-    try:
-        signature: inspect.Signature | None = inspect.signature(func)
-    except (TypeError, ValueError):  # builtins without a signature
-        signature = None
+    arguments = _Arguments(func)
     with contextlib.suppress(TypeError):
-        _signatures[key] = signature
-    return signature
+        cache[key] = arguments
+    return arguments
 
 
 def _argument_names(
     api: str, func: Callable[..., Any], what: str, count: int, hint: str = ""
-) -> list[str]:
+) -> tuple[str, ...]:
     """Graph input names from the signature, after checking that `count` arguments fit it."""
-    signature = _signature(func)
+    arguments = _arguments(func)
+    names = arguments.names.get(count)
+    if names is not None:
+        return names
+    signature = arguments.signature
     if signature is None:
-        return []
+        return ()
     try:
         signature.bind(*range(count))
     except TypeError as e:
         raise InputError(f"[{api}] {what} cannot take {count} example inputs: {e}{hint}") from None
-    names: list[str] = []
+    found: list[str] = []
     for p in signature.parameters.values():
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            names.append(p.name)
+            found.append(p.name)
         elif p.kind is p.VAR_POSITIONAL:
-            names.extend(f"{p.name}_{i}" for i in range(count - len(names)))
-    return names[:count]
+            found.extend(f"{p.name}_{i}" for i in range(count - len(found)))
+    names = arguments.names[count] = tuple(found[:count])
+    return names
 
 
 def _dotted_name(func: Callable[..., Any]) -> str:

@@ -6,6 +6,8 @@ from typing import Any
 
 import torch
 
+from ._torchscript import method_graph, method_names, method_schema, type_name
+
 __all__ = ["format_summary", "summarize"]
 
 
@@ -27,18 +29,20 @@ def _tensor_stats(tensors: list[torch.Tensor]) -> dict[str, int]:
 
 def summarize(module: torch.jit.ScriptModule) -> dict[str, Any]:
     """A JSON-ready description of a loaded TorchScript module."""
-    c = module._c
-    names = [n for n in c._method_names() if not n.startswith("__")]
-    methods = {}
-    for name in names:
-        method = c._get_method(name)
-        methods[name] = {"schema": str(method.schema), "graph_nodes": _graph_size(method.graph)}
+    names = [n for n in method_names(module) if not n.startswith("__")]
+    methods = {
+        name: {
+            "schema": method_schema(module, name),
+            "graph_nodes": _graph_size(method_graph(module, name)),
+        }
+        for name in names
+    }
     dual = [n for n in names if f"train{n}" in methods and f"eval{n}" in methods]
     submodules = [
         {"name": name, "type": sub.original_name} for name, sub in module.named_modules() if name
     ]
     return {
-        "type": c._type().qualified_name(),
+        "type": type_name(module),
         "training": module.training,
         "methods": methods,
         "both_modes": dual,

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.jit._script import RecursiveScriptModule
 
 __all__ = ["method_graph", "method_names", "method_schema", "type_name", "wrap"]
 
@@ -22,7 +23,7 @@ _CONTAINERS = (nn.ModuleList, nn.Sequential, nn.ModuleDict)
 _UNMADE = object()
 
 
-class _LazySubmodules(dict):
+class _LazySubmodules(dict[str, Any]):
     """The Python wrappers of a ScriptModule's submodules, each made on first access.
 
     torch's `wrap_cpp_module` builds a `RecursiveScriptModule` for every submodule up front;
@@ -51,7 +52,11 @@ class _LazySubmodules(dict):
                 value = super().__getitem__(name)
                 if value is _UNMADE:
                     path = f"{self._path}.{name}" if self._path else name
-                    value = _wrap_lazily(self._cpp.getattr(name), path, self._non_persistent)
+                    value = _wrap_lazily(
+                        self._cpp.getattr(name),  # type: ignore[attr-defined]  # unstubbed
+                        path,
+                        self._non_persistent,
+                    )
                     super().__setitem__(name, value)
         return value
 
@@ -73,14 +78,14 @@ class _LazySubmodules(dict):
 
 def _wrap_lazily(
     cpp: torch._C.ScriptModule, path: str, non_persistent: dict[str, set[str]]
-) -> torch.jit.RecursiveScriptModule:
+) -> RecursiveScriptModule:
     """torch.jit._recursive.wrap_cpp_module, with submodule wrappers made on first access.
 
     `non_persistent` maps module paths to their non-persistent buffers, which TorchScript
     cannot mark, so that state_dict() leaves them out as the original module does.
     """
 
-    def init_fn(script_module: torch.jit.RecursiveScriptModule) -> None:
+    def init_fn(script_module: RecursiveScriptModule) -> None:
         script_module._concrete_type = torch._C.ConcreteModuleType.from_jit_type(
             script_module._c._type()
         )
@@ -89,7 +94,7 @@ def _wrap_lazily(
         for idx, fn in enumerate(script_module._c._get_forward_hooks()):
             script_module._forward_hooks[idx] = fn
 
-    module = torch.jit.RecursiveScriptModule._construct(cpp, init_fn)
+    module: RecursiveScriptModule = RecursiveScriptModule._construct(cpp, init_fn)
     module._modules._python_modules = _LazySubmodules(cpp, path, non_persistent)
     if path in non_persistent:
         module.__dict__["_non_persistent_buffers_set"] = set(non_persistent[path])
@@ -100,7 +105,7 @@ def wrap(
     cpp: torch._C.ScriptModule,
     modules: list[tuple[str, nn.Module]],
     methods: list[str],
-) -> torch.jit.RecursiveScriptModule:
+) -> RecursiveScriptModule:
     """The ScriptModule for a module traced into `cpp`; `modules` are its named_modules().
 
     A traced method that has ``train<M>`` and ``eval<M>`` but no TorchScript ``M`` (the two
@@ -114,7 +119,7 @@ def wrap(
     traced = _wrap_lazily(cpp, "", non_persistent)
     _index_containers(modules, traced)
     for name in methods:
-        if not cpp._has_method(name):
+        if not cpp._has_method(name):  # type: ignore[attr-defined]  # unstubbed
             traced.__dict__[name] = _ModeDispatch(traced, name)
     return traced
 
@@ -148,9 +153,7 @@ def _index_containers(modules: list[tuple[str, nn.Module]], traced: torch.jit.Sc
         target = traced
         for part in path.split(".") if path else ():
             target = getattr(target, part)
-        if not isinstance(target, torch.jit.RecursiveScriptModule) or target._c._has_method(
-            "__len__"
-        ):
+        if not isinstance(target, RecursiveScriptModule) or target._c._has_method("__len__"):
             continue  # a ScriptModule that was attached as it is keeps its own behaviour
         children = target._modules  # the closures hold this mapping, not `target`: no cycle
         keys = list(children.keys())
