@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 
-import jittrace
 import pytest
 import torch
 from jittrace import jit_trace
@@ -97,7 +96,10 @@ def test_two_arguments_returning_a_list():
 def test_list_output_under_strict_warns_as_libtorch_does():
     with pytest.warns(torch.jit.TracerWarning, match="Encountering a list at the output"):
         traced = jit_trace(lambda x: [x, x * 2], torch.ones(2))
-    assert isinstance(traced(torch.ones(2)), list)
+    out = traced(torch.tensor([1.0, 3.0]))
+    assert isinstance(out, list) and len(out) == 2
+    assert torch.equal(out[0], torch.tensor([1.0, 3.0]))
+    assert torch.equal(out[1], torch.tensor([2.0, 6.0]))
 
 
 def test_dict_in_dict_out():
@@ -113,11 +115,6 @@ def test_dict_in_dict_out():
     assert out == {"x": torch.tensor(5.0), "y": torch.tensor(12.0)}
 
 
-def test_dict_output_requires_strict_false():
-    with pytest.raises(jittrace.TraceError, match="Encountering a dict at the output"):
-        jit_trace(lambda x: {"a": x}, torch.ones(1))
-
-
 def test_tuple_in_tuple_out():
     def fn(t):
         a, b = t
@@ -129,6 +126,7 @@ def test_tuple_in_tuple_out():
     assert isinstance(out, tuple)
     assert isinstance(out[1], tuple)
     assert torch.equal(out[0], torch.tensor(4.0))
+    assert torch.equal(out[1][0], torch.tensor(3.0))
     assert torch.equal(out[1][1], torch.tensor(7.0))
 
 
@@ -148,12 +146,6 @@ def test_mixed_list_input_keeps_its_nesting():
     x2, y2, z2 = torch.randn(4), torch.randn(4), torch.randn(4)  # new shapes too
     assert torch.allclose(traced([x2, [y2, z2]]), x2 + y2 * z2)
     assert traced.schema.arguments[0].type.annotation_str == "List[Any]"
-
-
-def test_mixed_list_rejects_a_wrong_element_type_with_a_clear_error():
-    traced = jit_trace(lambda xs: xs[0] + xs[1][0], [torch.ones(1), [torch.ones(1)]])
-    with pytest.raises(torch.jit.Error, match=r"xs\[0\] must be a Tensor"):
-        traced([[torch.ones(1)], [torch.ones(1)]])
 
 
 def test_mixed_dict_input():
@@ -176,20 +168,6 @@ def test_deep_nesting_round_trips():
 
     traced = jit_trace(fn, *inputs)
     assert torch.equal(traced(*inputs), fn(*inputs))
-
-
-def test_list_length_is_fixed_by_the_trace():
-    traced = jit_trace(torch.stack, [torch.ones(1), torch.ones(1)])
-    with pytest.raises(RuntimeError, match="Expected 2 elements in a list but found 3"):
-        traced([torch.ones(1)] * 3)
-
-
-def test_wrong_structure_at_call_time_is_a_clear_error():
-    traced = jit_trace(lambda d: d["a"] + 1, {"a": torch.ones(1)})
-    with pytest.raises(RuntimeError, match="Expected a value of type 'Dict"):
-        traced([torch.ones(1)])
-    with pytest.raises(RuntimeError, match="KeyError: a"):  # keys are read by name
-        traced({"b": torch.ones(1)})
 
 
 def test_script_function_is_callable_from_scripted_code():
@@ -244,18 +222,15 @@ def test_lambda_names_are_valid_in_saved_files(tmp_path):
     )
 
 
-def test_check_inputs_pass_and_fail():
+def test_check_inputs_that_agree_with_eager_pass():
+    # A failing check is in the table of test_errors.py.
     def fn(x):
         return x * 2 if x.sum() > 0 else x * -1  # data-dependent branch: baked in
 
-    with pytest.warns(torch.jit.TracerWarning):
-        traced = jit_trace(fn, torch.ones(2), check_inputs=[(torch.ones(3),)])
+    with pytest.warns(torch.jit.TracerWarning, match="Converting a tensor to a Python boolean"):
+        traced = jit_trace(fn, torch.ones(2), check_inputs=[(torch.ones(3),), (torch.ones(1),)])
     assert torch.equal(traced(torch.ones(2)), torch.full((2,), 2.0))
-    with (
-        pytest.warns(torch.jit.TracerWarning),
-        pytest.raises(jittrace.TraceCheckError, match=r"check_inputs\[1\]: output differs"),
-    ):
-        jit_trace(fn, torch.ones(2), check_inputs=[(torch.ones(2),), (-torch.ones(2),)])
+    assert torch.equal(traced(-torch.ones(2)), torch.full((2,), -2.0))  # the branch is baked in
 
 
 def test_record_source_locations_is_opt_in():

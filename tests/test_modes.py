@@ -40,7 +40,9 @@ def test_modes_survive_save_and_load(tmp_path):
     torch.jit.save(traced, str(tmp_path / "m.pt"))
     loaded = torch.jit.load(str(tmp_path / "m.pt"))
     assert_modes(loaded)
-    assert "if training" in loaded.code or "self.training" in loaded.code
+    code = loaded.code  # forward dispatches on self.training in TorchScript, not in Python
+    assert "self.training" in code and "if training:" in code
+    assert "(self).trainforward(x, )" in code and "(self).evalforward(x, )" in code
 
 
 def test_traced_module_starts_in_the_modules_mode():
@@ -147,11 +149,21 @@ def test_different_output_types_dispatch_in_python_with_one_warning():
         traced = jit_trace(LossInTraining(), torch.ones(2))
     mode_warnings = [w for w in caught if issubclass(w.category, jittrace.ModeDispatchWarning)]
     assert len(mode_warnings) == 1
-    assert "different signatures" in str(mode_warnings[0].message)
-    assert not traced._c._has_method("forward")
-    assert isinstance(traced(torch.ones(2)), tuple)
+    assert str(mode_warnings[0].message) == (
+        "[jit_trace] forward: train and eval mode have different signatures "
+        "((Tensor) -> Tuple[Tensor, Tensor] vs (Tensor) -> Tensor) and a TorchScript method has "
+        "one, so 'forward' is not a TorchScript method: a saved file has only trainforward and "
+        "evalforward"
+    )
+    assert mode_warnings[0].filename == __file__  # points at the caller's line
+    assert traced._c._method_names() == ["trainforward", "evalforward"]
+    x = torch.tensor([1.0, 2.0])
+    out = traced(x)
+    assert isinstance(out, tuple) and len(out) == 2
+    assert torch.equal(out[0], x) and torch.equal(out[1], torch.tensor(3.0))
     traced.eval()
-    assert isinstance(traced(torch.ones(2)), torch.Tensor)
+    out = traced(x)
+    assert isinstance(out, torch.Tensor) and torch.equal(out, x)
 
 
 def test_batchnorm_stats_rng_and_flags_are_unchanged_by_tracing():
@@ -190,8 +202,9 @@ def test_module_is_restored_when_the_traced_code_raises():
 
     mod = FailsInEval()
     cache = mod.cache
-    with pytest.raises(ValueError, match="no eval here"):
+    with pytest.raises(ValueError, match=r"^no eval here$") as info:
         jit_trace(mod, torch.randn(5, 3))
+    assert type(info.value) is ValueError  # the traced code's own exception, unchanged
     assert mod.training and mod.bn.training
     assert mod.cache is cache and torch.equal(cache, torch.zeros(3))
     assert mod.bn.num_batches_tracked.item() == 0
@@ -224,3 +237,62 @@ def test_current_mode_keeps_submodule_flags_and_other_mode_uses_train_or_eval():
     mod.train()  # all in train mode now: the train trace follows the module's flags
     traced = jit_trace(mod, X)
     assert torch.equal(traced(X), X.abs())
+
+
+class ModifiesWeightInPlace(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x):
+        with torch.no_grad():
+            self.fc.weight.mul_(1.0)  # an in-place change the trace cannot undo
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("api", ["jit_trace", "jit_trace_module"])
+def test_warnings_point_at_the_callers_line_for_both_entry_points(api):
+    mod = ModifiesWeightInPlace()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if api == "jit_trace":
+            jit_trace(mod, torch.ones(1, 2))
+        else:
+            jit_trace_module(mod, forward=torch.ones(1, 2))
+    modified = [w for w in caught if w.category is RuntimeWarning]
+    assert [str(w.message) for w in modified] == [
+        f"[{api}] the traced code modified parameter 'fc.weight' in place; parameters are not "
+        "copied before tracing, so its value could not be restored"
+    ]
+    assert modified[0].filename == __file__
+
+
+def test_a_failing_check_leaves_the_module_as_it_was_and_its_error_wins():
+    """check_inputs run in train mode inside the trace's scope: their batch-norm updates and mode
+    switches are put back too, and the TraceCheckError is what the caller sees."""
+
+    class NoisyInTraining(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm1d(2)
+
+        def forward(self, x):
+            y = self.bn(x)
+            return y + 1 if bool(y.sum() > 100) else y  # data-dependent: baked in
+
+    mod = NoisyInTraining()
+    state = {k: v.clone() for k, v in mod.state_dict().items()}
+    example = torch.randn(4, 2)
+    large = torch.full((4, 2), 1000.0) + torch.arange(8.0).view(4, 2)
+    rng = torch.get_rng_state()
+    with (
+        pytest.raises(jittrace.TraceCheckError) as info,
+        pytest.warns(torch.jit.TracerWarning, match="Converting a tensor to a Python boolean"),
+    ):
+        jit_trace_module(mod, forward=example, check_inputs=[{"forward": large}])
+    assert type(info.value) is jittrace.TraceCheckError
+    # Train mode normalizes by the batch and passes; eval mode, with the statistics, does not.
+    assert str(info.value).startswith("[jit_trace_module] check_inputs[0]['forward'] (eval mode)")
+    assert all(torch.equal(v, state[k]) for k, v in mod.state_dict().items())
+    assert mod.training and mod.bn.training
+    assert torch.equal(rng, torch.get_rng_state())

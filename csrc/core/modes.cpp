@@ -83,13 +83,23 @@ void check_method_names(const Module& self, const std::vector<Method>& methods,
     if (!requested.insert(name).second) {
       throw InputError(prefix + "method '" + name + "' is listed twice");
     }
+    const auto taken = [&](const std::string& attr) {
+      return self.type()->hasAttribute(attr) || self.type()->findMethod(attr) != nullptr;
+    };
+    if (taken(name)) {
+      throw InputError(prefix + "'" + name +
+                       "' cannot be a traced method: the module already has an attribute or "
+                       "method of that name");
+    }
     std::vector<std::string> added{name};
     if (options.respect_mode) added = {name, "train" + name, "eval" + name};
-    for (const auto& method_name : added) {
-      if (self.type()->hasAttribute(method_name) || self.type()->findMethod(method_name)) {
-        throw InputError(prefix + "'" + method_name +
-                         "' cannot be a traced method: the module already has an attribute or "
-                         "method of that name");
+    for (size_t i = 1; i < added.size(); ++i) {
+      if (taken(added[i])) {
+        throw InputError(prefix + "respect_mode traces '" + name + "' into 'train" + name +
+                         "' and 'eval" + name +
+                         "', but the module already has an attribute or "
+                         "method named '" +
+                         added[i] + "'; rename that, or trace without respect_mode");
       }
     }
     if (options.respect_mode) generated.insert(added.begin() + 1, added.end());
@@ -98,7 +108,7 @@ void check_method_names(const Module& self, const std::vector<Method>& methods,
     if (generated.count(name)) {
       throw InputError(prefix + "method '" + name +
                        "' collides with a method that respect_mode generates (train<M> / "
-                       "eval<M>); trace it with respect_mode=false or rename it");
+                       "eval<M>); rename it, or trace without respect_mode");
     }
   }
 }

@@ -29,9 +29,8 @@ const char* kind_name(detail::Warning::Kind kind) {
 void init_modes(py::module_& m) {
   m.def(
       "trace_module",
-      [](const py::object& mod, const py::list& methods, bool strict, bool respect_mode,
-         bool record_source_locations, const py::object& verify) {
-        const std::string api = "jit_trace_module";
+      [](const std::string& api, const py::object& mod, const py::list& methods, bool strict,
+         bool respect_mode, bool record_source_locations, const py::object& verify) {
         std::vector<Method> list;
         for (auto item : methods) {
           auto spec = item.cast<py::tuple>();  // (name, callable, inputs, argument_names)
@@ -64,9 +63,10 @@ void init_modes(py::module_& m) {
         }
         return py::make_tuple(traced.module, warnings);
       },
-      py::arg("mod"), py::arg("methods"), py::arg("strict"), py::arg("respect_mode"),
-      py::arg("record_source_locations"), py::arg("verify"),
-      "Traces (name, callable, inputs, argument_names) methods of mod into a TorchScript module "
+      py::arg("api"), py::arg("mod"), py::arg("methods"), py::arg("strict"),
+      py::arg("respect_mode"), py::arg("record_source_locations"), py::arg("verify"),
+      "For `api` (named in errors), traces (name, callable, inputs, argument_names) methods of mod "
+      "into a TorchScript module "
       "sharing its tensors, calls verify(module) if given, and puts mod back as it was. Returns "
       "(module, [(kind, message)] warnings).");
 }

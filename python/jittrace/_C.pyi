@@ -15,6 +15,7 @@ def trace_function(
     record_source_locations: bool,
 ) -> torch.jit.ScriptFunction[Any, Any]: ...
 def trace_module(
+    api: str,
     mod: torch.nn.Module,
     methods: Sequence[tuple[str, Callable[..., Any], tuple[Any, ...], Sequence[str]]],
     strict: bool,

@@ -14,7 +14,7 @@ from torch import nn
 from torch.jit._script import RecursiveScriptModule
 
 from . import _C
-from ._check import compare_outputs, run_seeded
+from ._check import check_against_eager
 from ._errors import InputError, ModeDispatchWarning, warn_from_caller
 from ._torchscript import wrap
 
@@ -87,15 +87,13 @@ def jit_trace(
             "to trace it as part of a larger model, call it from the traced code"
         )
     if isinstance(func, nn.Module):
-        checks = None if check_inputs is None else [{"forward": args} for args in check_inputs]
-        return jit_trace_module(
-            func,
-            forward=example_inputs,
-            strict=strict,
-            respect_mode=respect_mode,
-            check_inputs=checks,
-            record_source_locations=record_source_locations,
-        )
+        checks = None
+        if check_inputs is not None:
+            checks = [{"forward": args} for args in _check_list(api, check_inputs, tuple)]
+        return _trace_module(
+            api, func, {"forward": example_inputs}, strict, respect_mode, checks,
+            record_source_locations,
+        )  # fmt: skip
     if inspect.ismethod(func) and isinstance(func.__self__, nn.Module):
         owner, name = func.__self__, func.__name__
         raise InputError(
@@ -117,7 +115,8 @@ def jit_trace(
     if check_inputs is not None:
         for i, args in enumerate(_check_list(api, check_inputs, tuple)):
             where = f"[{api}] check_inputs[{i}]"
-            compare_outputs(run_seeded(func, args), run_seeded(traced, args), where)
+            _argument_names(api, func, f"check_inputs[{i}]: {_describe(func)}", len(args))
+            check_against_eager(func, traced, args, where)
     return traced
 
 
@@ -181,6 +180,22 @@ def jit_trace_module(
     api = "jit_trace_module"
     if not isinstance(mod, nn.Module):
         raise InputError(f"[{api}] mod must be a torch.nn.Module, not {type(mod).__name__}")
+    checks = None if check_inputs is None else _check_list(api, check_inputs, Mapping)
+    return _trace_module(
+        api, mod, method_inputs, strict, respect_mode, checks, record_source_locations
+    )
+
+
+def _trace_module(
+    api: str,
+    mod: nn.Module,
+    method_inputs: Mapping[str, Any],
+    strict: bool,
+    respect_mode: bool,
+    checks: Sequence[Mapping[str, Any]] | None,
+    record_source_locations: bool,
+) -> torch.jit.ScriptModule:
+    """jit_trace_module, for `api` (jit_trace_module, or jit_trace given a module)."""
     if isinstance(mod, torch.jit.ScriptModule):
         raise InputError(
             f"[{api}] mod is already TorchScript ({type(mod).__name__}) and needs no tracing; "
@@ -196,38 +211,40 @@ def jit_trace_module(
     _check_flag(api, "record_source_locations", record_source_locations)
 
     plans = []
+    methods: dict[str, Callable[..., Any]] = {}
+    hint = " (a list holds positional arguments; wrap it in a tuple to pass it as one)"
     for name, inputs in method_inputs.items():
-        method = _method(api, mod, name)
+        method = methods[name] = _method(api, mod, name)
         args = _method_args(inputs)
         what = f"{type(mod).__name__}.{name}"
-        hint = " (a list holds positional arguments; wrap it in a tuple to pass it as one)"
         names = _argument_names(
             api, method, what, len(args), hint if isinstance(inputs, list) else ""
         )
         plans.append((name, mod if name == "forward" else method, args, names))
-    checks = None if check_inputs is None else _check_list(api, check_inputs, Mapping)
     for i, spec in enumerate(checks or []):
-        for name in spec:
+        for name, inputs in spec.items():
             if name not in method_inputs:
                 raise InputError(f"[{api}] check_inputs[{i}] names {name!r}, which is not traced")
+            where = _check_label(api, i, name).removeprefix(f"[{api}] ")
+            what = f"{where}: {type(mod).__name__}.{name}"
+            _argument_names(api, methods[name], what, len(_method_args(inputs)))
 
     training = mod.training
     modules = list(mod.named_modules())
-    methods = [name for name, *_ in plans]
     checked: list[RecursiveScriptModule] = []
 
     def verify(cpp: torch._C.ScriptModule) -> None:
         # Runs inside the core's scope, which puts `mod` back afterwards, checks or no checks.
-        checked.append(wrap(cpp, modules, methods))
+        checked.append(wrap(cpp, modules, list(methods)))
         modes = [training, not training] if respect_mode else [training]
         _check_module(api, mod, checked[0], checks or [], modes)
 
     cpp, notes = _C.trace_module(
-        mod, plans, strict, respect_mode, record_source_locations, verify if checks else None
+        api, mod, plans, strict, respect_mode, record_source_locations, verify if checks else None
     )
     for kind, message in notes:
         warn_from_caller(message, _WARNINGS[kind])
-    return checked[0] if checked else wrap(cpp, modules, methods)
+    return checked[0] if checked else wrap(cpp, modules, list(methods))
 
 
 _WARNINGS: dict[str, type[Warning]] = {
@@ -240,15 +257,20 @@ _WARNINGS: dict[str, type[Warning]] = {
 
 
 def _method(api: str, mod: nn.Module, name: str) -> Callable[..., Any]:
+    """The callable `name` of `mod`: a method, or a callable set on the instance (a
+    ``functools.partial`` as ``forward``, as accelerate's hooks do)."""
     owner = type(mod).__name__
-    attr = getattr(mod, name, None)
-    if inspect.ismethod(attr) and attr.__self__ is mod:
-        return attr
+    attr: object = getattr(mod, name, None)
     if attr is None and name not in dir(mod):
         methods = ", ".join(_methods_of(mod))
         raise InputError(f"[{api}] {name!r} is not a method of {owner}; methods: {methods}")
-    kind = "a submodule" if isinstance(attr, nn.Module) else f"an attribute ({type(attr).__name__})"
-    raise InputError(f"[{api}] {name!r} is {kind} of {owner}, not a method")
+    if isinstance(attr, nn.Module):
+        raise InputError(f"[{api}] {name!r} is a submodule of {owner}, not a method")
+    if callable(attr) and not isinstance(attr, type):
+        return attr
+    raise InputError(
+        f"[{api}] {name!r} is an attribute ({type(attr).__name__}) of {owner}, not a method"
+    )
 
 
 def _methods_of(mod: nn.Module) -> list[str]:
@@ -269,6 +291,11 @@ def _method_args(inputs: Any) -> tuple[Any, ...]:
     return (inputs,)
 
 
+def _check_label(api: str, i: int, name: str) -> str:
+    # jit_trace(module) took positional check inputs: name them as the caller wrote them.
+    return f"[{api}] check_inputs[{i}]" + ("" if api == "jit_trace" else f"[{name!r}]")
+
+
 def _check_module(
     api: str,
     mod: nn.Module,
@@ -283,14 +310,9 @@ def _check_module(
             traced.train(mode)
             for i, spec in enumerate(checks):
                 for name, inputs in spec.items():
-                    args = _method_args(inputs)
                     eager = mod if name == "forward" else getattr(mod, name)
-                    where = (
-                        f"[{api}] check_inputs[{i}][{name!r}] ({'train' if mode else 'eval'} mode)"
-                    )
-                    compare_outputs(
-                        run_seeded(eager, args), run_seeded(getattr(traced, name), args), where
-                    )
+                    where = f"{_check_label(api, i, name)} ({'train' if mode else 'eval'} mode)"
+                    check_against_eager(eager, getattr(traced, name), _method_args(inputs), where)
     finally:
         for m, training in flags:
             m.training = training

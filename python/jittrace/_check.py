@@ -9,7 +9,7 @@ import torch
 
 from ._errors import TraceCheckError
 
-__all__ = ["compare_outputs", "run_seeded"]
+__all__ = ["check_against_eager", "compare_outputs", "run_seeded"]
 
 # Traced graphs run the same kernels as eager code, so outputs normally agree exactly; the
 # tolerance only absorbs fused or reordered floating-point arithmetic.
@@ -25,6 +25,27 @@ def run_seeded(fn: Callable[..., Any], args: Sequence[Any]) -> Any:
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(SEED)
         return fn(*args)
+
+
+def check_against_eager(
+    eager: Callable[..., Any], traced: Callable[..., Any], args: Sequence[Any], where: str
+) -> None:
+    """Runs both on `args` under one seed and raises TraceCheckError where they differ.
+
+    An exception from `eager` (the user's code) propagates as it is; one from `traced` only is
+    a failed check.
+    """
+    expected = run_seeded(eager, args)
+    try:
+        actual = run_seeded(traced, args)
+    except Exception as e:
+        # TorchScript's errors end with the Python-level one, after the TorchScript traceback.
+        lines = str(e).strip().splitlines()
+        raise TraceCheckError(
+            f"{where}: the traced code raised {type(e).__name__} where eager code did not: "
+            f"{lines[-1] if lines else ''}"
+        ) from e
+    compare_outputs(expected, actual, where)
 
 
 def compare_outputs(expected: Any, actual: Any, where: str) -> None:
