@@ -96,6 +96,31 @@ def test_mixed_container_function_runs_in_cpp(cpp_tests, tmp_path):
     assert torch.allclose(train_out, fn(items))
 
 
+def test_modes_with_different_output_types_dispatch_in_cpp(cpp_tests, tmp_path):
+    from test_modes import LossInTraining
+
+    x = torch.tensor([1.0, 2.0])
+    train_out, eval_out, _ = run_in_cpp(cpp_tests, jit_trace(LossInTraining(), x), (x,), tmp_path)
+    assert type(train_out) is tuple and torch.equal(train_out[1], torch.tensor(3.0))
+    assert type(eval_out) is torch.Tensor and torch.equal(eval_out, x)
+
+
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")
+@pytest.mark.parametrize("name", ["dynamic-lstm", "static-conv"])
+def test_quantized_modules_run_in_cpp(cpp_tests, tmp_path, name):
+    import warnings
+
+    from test_torch_parity import QUANTIZED
+
+    build, example = {q[0]: q[1:] for q in QUANTIZED}[name]
+    model, x = build(), example()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # scales become constants
+        traced = jit_trace(model, x, respect_mode=False)
+    _, eval_out, _ = run_in_cpp(cpp_tests, traced, (x,), tmp_path)
+    assert torch.equal(eval_out, model(x))
+
+
 def test_example_traces_in_cpp_and_loads_in_python(cpp_example, tmp_path):
     build_dir, seconds = cpp_example
     result = subprocess.run(

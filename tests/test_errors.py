@@ -14,6 +14,7 @@ torch's business and raises torch's errors.
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +30,7 @@ CAPTURED = torch.ones(3)
 CAPTURED_REQUIRING_GRAD = torch.ones(3, requires_grad=True)
 
 # The example inputs message after the path, e.g. "example_inputs[0] is None" + NOT_A_TENSOR.
-NOT_A_TENSOR = r"; example inputs must be tensors, or tuples, lists and str-keyed dicts of tensors"
+NOT_A_TENSOR = r"; example inputs must be tensors, or tuples, lists and dicts of tensors"
 NOT_AN_OUTPUT = r"; outputs must be tensors, or tuples, lists and dicts of tensors"
 LARGEST_1 = r"largest absolute difference 1 \(rtol=1e-05, atol=1e-05\)$"
 
@@ -197,6 +198,21 @@ def traced_stack() -> Callable[..., Any]:
     return jit_trace(torch.stack, [X, X])
 
 
+def with_hook(kind: str) -> nn.Module:
+    """A Small whose fc has a backward hook registered with `kind`."""
+    mod = Small()
+    getattr(mod.fc, kind)(lambda *args: None)
+    return mod
+
+
+def with_global_backward_hook(make: Callable[[], Any]) -> Any:
+    handle = nn.modules.module.register_module_full_backward_hook(lambda *args: None)
+    try:
+        return make()
+    finally:
+        handle.remove()
+
+
 def case(
     name: str,
     make: Callable[[], Any],
@@ -237,10 +253,10 @@ CASES = [
          jittrace.InputError,
          r"^\[jit_trace\] func is already TorchScript \(RecursiveScriptModule\) and needs no "
          r"tracing"),
-    case("func-bound-method-of-a-module", lambda: jit_trace(Small().decode, X), jittrace.InputError,
-         r"^\[jit_trace\] Small\.decode is a method of a module; trace it with "
-         r"jittrace\.jit_trace_module\(module, decode=example_inputs\) so that the module's "
-         r"parameters stay parameters$"),
+    case("func-bound-to-a-module-but-not-its-method",
+         lambda: jit_trace(types.MethodType(add, Small()), X), jittrace.InputError,
+         r"^\[jit_trace\] add is bound to a Small but is not its method 'add'; trace it with "
+         r"jittrace\.jit_trace_module so that the module's parameters stay parameters$"),
     case("named-inputs", lambda: jit_trace(add, x=X, y=X), jittrace.InputError,
          r"^\[jit_trace\] example inputs can not be named \(got x, y=\.\.\.\); pass them "
          r"positionally in the order of the function's arguments$"),
@@ -308,12 +324,18 @@ CASES = [
          jittrace.InputError,
          r"^\[jit_trace\] example_inputs\[0\]\[1\]\[1\]\['k'\] is a numpy\.ndarray"
          + NOT_A_TENSOR + "$"),
-    case("dict-key-int", lambda: jit_trace(identity, {1: X}), jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[0\] is a dict with the key 1 \(an int\)" + NOT_A_TENSOR
-         + r" \(dict keys must be str\)$"),
+    case("dict-keys-of-two-types", lambda: jit_trace(identity, {1: X, "a": X}),
+         jittrace.InputError,
+         r"^\[jit_trace\] example_inputs\[0\] is a dict whose keys have different types \(int "
+         r"and str\)" + NOT_A_TENSOR + r" \(a TorchScript dict's keys have one type\)$"),
     case("dict-key-tuple", lambda: jit_trace(identity, {("a",): X}), jittrace.InputError,
          r"^\[jit_trace\] example_inputs\[0\] is a dict with the key \('a',\) \(a tuple\)"
-         + NOT_A_TENSOR + r" \(dict keys must be str\)$"),
+         + NOT_A_TENSOR + r" \(dict keys must be str, int, float or bool\)$"),
+    case("dict-key-tensor", lambda: jit_trace(identity, {X: X}), jittrace.InputError,
+         r"^\[jit_trace\] example_inputs\[0\] is a dict with the key tensor\(.*\) \(a "
+         r"torch\.Tensor\)" + NOT_A_TENSOR + r" \(dict keys must be str, int, float or bool\)$"),
+    case("int-keyed-dict-with-a-str-leaf", lambda: jit_trace(identity, {3: X, 4: "s"}),
+         jittrace.InputError, r"^\[jit_trace\] example_inputs\[0\]\[4\] is a str" + NOT_A_TENSOR),
     case("dict-key-bytes", lambda: jit_trace(add, X, {"a": {b"k": X}}), jittrace.InputError,
          r"^\[jit_trace\] example_inputs\[1\]\['a'\] is a dict with the key b'k' \(a bytes\)"),
     case("empty-list-in-mixed-list", lambda: jit_trace(identity, [X, []]), jittrace.InputError,
@@ -328,6 +350,26 @@ CASES = [
          jittrace.InputError,
          r"^\[jit_trace\] example_inputs\[0\]\['b'\] is a mixed list inside a mixed list or "
          r"dict"),
+    case("mixed-list-three-levels-deep", lambda: jit_trace(identity, [X, [X, [X]]]),
+         jittrace.InputError,
+         r"^\[jit_trace\] example_inputs\[0\]\[1\] is a mixed list inside a mixed list or dict"
+         + NOT_A_TENSOR + r" \(torch cannot infer its type when the traced function is called; "
+         r"use a tuple\)$"),
+    case("full-backward-hook", lambda: jit_trace(with_hook("register_full_backward_hook"), X),
+         jittrace.InputError,
+         r"^\[jit_trace\] mod\.fc has a backward hook \(register_full_backward_hook\); "
+         r"TorchScript has no backward hooks and a trace would drop it: remove it before "
+         r"tracing, as torch\.jit\.trace also requires$"),
+    case("backward-hook", lambda: jit_trace(with_hook("register_backward_hook"), X),
+         jittrace.InputError, r"^\[jit_trace\] mod\.fc has a backward hook "
+         r"\(register_backward_hook\)"),
+    case("backward-pre-hook",
+         lambda: jit_trace_module(with_hook("register_full_backward_pre_hook"), forward=X),
+         jittrace.InputError, r"^\[jit_trace_module\] mod\.fc has a backward hook "
+         r"\(register_full_backward_pre_hook\)"),
+    case("global-backward-hook", lambda: with_global_backward_hook(lambda: jit_trace(Small(), X)),
+         jittrace.InputError, r"^\[jit_trace\] a global backward hook is registered "
+         r"\(register_module_full_backward_hook\); TorchScript has no backward hooks"),
     case("module-input-none", lambda: jit_trace(Small(), None), jittrace.InputError,
          r"^\[jit_trace\] forward: example_inputs\[0\] is None" + NOT_A_TENSOR + "$"),
     case("method-input-int", lambda: jit_trace_module(Small(), decode=3), jittrace.InputError,
@@ -365,10 +407,11 @@ CASES = [
          r"^\[jit_trace\] the traced function returned a list that does not hold only tensors "
          r"\(List\[List\[Tensor\]\]\) at output" + NOT_AN_OUTPUT
          + r" \(a list must hold tensors only; use a tuple to nest\)$"),
-    case("returns-dict-with-an-int-key", lambda: jit_trace(lambda x: {1: x}, X, strict=False),
-         jittrace.TraceError,
-         r"^\[jit_trace\] the traced function returned a dict with the key 1 \(an int\) at "
-         r"output" + NOT_AN_OUTPUT + r" \(dict keys must be str\)$"),
+    case("returns-dict-with-a-tuple-key",
+         lambda: jit_trace(lambda x: {(1,): x}, X, strict=False), jittrace.TraceError,
+         r"^\[jit_trace\] the traced function returned a dict with the key \(1,\) \(a tuple\) "
+         r"at output" + NOT_AN_OUTPUT + r" \(dict keys must be str, int, float, bool or "
+         r"tensors\)$"),
     case("returns-dict-under-strict", lambda: jit_trace(lambda x: {"a": x}, X),
          jittrace.TraceError,
          r"^\[jit_trace\] tracing failed: Encountering a dict at the output of the tracer"),

@@ -23,7 +23,7 @@ def tensors():
 MIXED_INSIDE_MIXED = (
     r"\[jit_trace\] example_inputs\[[01]\](\[\d+\]|\['[a-h_]+'\])+ is (an empty|a mixed) "
     r"(list|dict) inside a mixed list or dict; example inputs must be tensors, or tuples, lists "
-    r"and str-keyed dicts of tensors \(torch cannot infer its type when the traced function is "
+    r"and dicts of tensors \(torch cannot infer its type when the traced function is "
     r"called; use a tuple\)"
 )
 

@@ -43,6 +43,11 @@ Module build(const ModuleTree& tree, const std::shared_ptr<torch::jit::Compilati
     check_attribute_name(api, "submodule", name);
     m.register_module(name, build(child, cu, api));
   }
+  for (const auto& [name, object] : tree.objects) {
+    check_attribute_name(api, "custom-class attribute", name);
+    if (m.type()->hasAttribute(name)) continue;  // registered as something else already
+    m.register_attribute(name, object.type(), object);
+  }
   return m;
 }
 

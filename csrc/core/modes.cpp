@@ -35,24 +35,25 @@ std::vector<std::string> argument_names(const c10::FunctionSchema& schema) {
   return names;
 }
 
-std::string signature_of(const c10::FunctionSchema& schema) {
+std::string arguments_of(const c10::FunctionSchema& schema) {
   std::string out = "(";
   for (size_t i = 1; i < schema.arguments().size(); ++i) {
     out += (i > 1 ? ", " : "") + c10::unshapedType(schema.arguments()[i].type())->annotation_str();
   }
-  out += ") -> ";
-  for (const auto& r : schema.returns()) out += c10::unshapedType(r.type())->annotation_str();
-  return out;
+  return out + ")";
 }
 
 // Defines `name` as a TorchScript method that calls `train<name>` when `self.training` and
-// `eval<name>` otherwise, typed from their schemas; returns false, defining nothing, when the
-// two signatures differ.
-bool define_mode_dispatch(Module& self, const std::string& name) {
+// `eval<name>` otherwise, typed from their schemas. Where the two modes return different types
+// (auxiliary outputs in train mode), it returns their Union, which TorchScript saves and loads.
+void define_mode_dispatch(Module& self, const std::string& name) {
   const auto& train = self.get_method("train" + name).function().getSchema();
   const auto& eval = self.get_method("eval" + name).function().getSchema();
-  if (signature_of(train) != signature_of(eval)) return false;
-
+  if (arguments_of(train) != arguments_of(eval)) {  // both were traced on the same inputs
+    throw InternalError("[jittrace] internal error: the train and eval traces of '" + name +
+                        "' take different arguments: " + arguments_of(train) + " vs " +
+                        arguments_of(eval) + "; please report this");
+  }
   const auto names = argument_names(train);
   std::string params;
   std::string args;
@@ -61,14 +62,17 @@ bool define_mode_dispatch(Module& self, const std::string& name) {
     params += ", " + names[i] + ": " + type;
     args += (i ? ", " : "") + names[i];
   }
-  const auto ret = c10::unshapedType(train.returns().at(0).type())->annotation_str();
+  const auto train_ret = c10::unshapedType(train.returns().at(0).type());
+  const auto eval_ret = c10::unshapedType(eval.returns().at(0).type());
+  const std::string ret = *train_ret == *eval_ret ? train_ret->annotation_str()
+                                                  : "Union[" + train_ret->annotation_str() + ", " +
+                                                        eval_ret->annotation_str() + "]";
   std::ostringstream src;
   src << "def " << name << "(self" << params << ") -> " << ret << ":\n"
       << "    if self.training:\n"
       << "        return self.train" << name << "(" << args << ")\n"
       << "    return self.eval" << name << "(" << args << ")\n";
   self.define(src.str());
-  return true;
 }
 
 void check_method_names(const Module& self, const std::vector<Method>& methods,
@@ -190,19 +194,7 @@ TracedModule trace_module(ModuleAccess& access, const std::vector<Method>& metho
   }
   for (auto& [name, graph] : graphs) add_method(self, name, std::move(graph));
   if (options.respect_mode) {
-    for (const auto& method : methods) {
-      const auto& name = method.name;
-      if (define_mode_dispatch(self, name)) continue;
-      const auto schema = [&](const std::string& mode) {
-        return signature_of(self.get_method(mode + name).function().getSchema());
-      };
-      result.warnings.push_back(
-          {Warning::Kind::kModesDiffer,
-           prefix + name + ": train and eval mode have different signatures (" + schema("train") +
-               " vs " + schema("eval") + ") and a TorchScript method has one, so '" + name +
-               "' is not a TorchScript method: a saved file has only train" + name + " and eval" +
-               name});
-    }
+    for (const auto& method : methods) define_mode_dispatch(self, method.name);
   }
   if (verify) verify(self);
   for (const auto& name : scope.finish()) {

@@ -51,8 +51,10 @@ void add_to_flat(FlatSelf& flat, const std::vector<std::string>& path, const c10
   const std::string name = "a" + std::to_string(flat.paths.back().size());
   if (v.isTensor()) {
     chunk.register_buffer(name, v.toTensor());
-  } else {
+  } else if (v.isModule()) {
     chunk.register_module(name, torch::jit::Module(v.toObject()));
+  } else {  // a custom-class object, e.g. quantized packed weights
+    chunk.register_attribute(name, v.type(), v);
   }
   flat.paths.back().push_back(path);
 }
@@ -72,6 +74,8 @@ void flatten_into(const torch::jit::Module& m, std::vector<std::string>& path, F
       } else {  // already TorchScript: its methods are called, so it stays a module
         add_to_flat(flat, path, v);
       }
+    } else if (v.isObject() && seen.insert(&v.toObjectRef()).second) {
+      add_to_flat(flat, path, v);
     }
     path.pop_back();
   }

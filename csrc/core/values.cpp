@@ -43,11 +43,12 @@ void check_input(const std::string& prefix, const IValue& v, Path& path) {
     }
   } else if (v.isGenericDict()) {
     for (const auto& entry : v.toGenericDict()) {
-      if (!entry.key().isString()) {
-        bad_input(prefix, path, "a dict with a key " + describe(entry.key()),
-                  "dict keys must be str");
+      const auto& key = entry.key();
+      if (!key.isString() && !key.isInt() && !key.isDouble() && !key.isBool()) {
+        bad_input(prefix, path, "a dict with a key " + describe(key),
+                  "dict keys must be str, int, float or bool");
       }
-      path.push_key(entry.key().toStringRef());
+      path.push_key(key);
       check_input(prefix, entry.value(), path);
       path.pop();
     }
@@ -75,11 +76,7 @@ void check_output_at(const std::string& prefix, const IValue& v, Path& path) {
     }
   } else if (v.isGenericDict()) {
     for (const auto& entry : v.toGenericDict()) {
-      if (entry.key().isString()) {
-        path.push_key(entry.key().toStringRef());
-      } else {
-        path.push("[" + describe(entry.key()) + "]");
-      }
+      path.push_key(entry.key());
       check_output_at(prefix, entry.value(), path);
       path.pop();
     }
@@ -200,12 +197,15 @@ Value* adapt(Graph& g, Value* v, const IValue& original, const c10::TypePtr& typ
   std::vector<Value*> parts;
   std::vector<std::string> names;
   if (original.isGenericDict()) {
+    const auto dict = original.toGenericDict();
     if (is_any(type)) {  // no isinstance test exists for dicts: a non-dict fails in __getitem__
-      v = g.insertUncheckedCast(v, c10::DictType::create(c10::StringType::get(), type));
+      v = g.insertUncheckedCast(v, c10::DictType::create(dict.keyType(), type));
     }
-    for (const auto& entry : original.toGenericDict()) {
+    for (const auto& entry : dict) {
       parts.push_back(g.insert(aten::__getitem__, {v, entry.key()}));
-      names.push_back(where + "['" + entry.key().toStringRef() + "']");
+      Path name(where);
+      name.push_key(entry.key());
+      names.push_back(name.str());
     }
   } else {
     for (size_t i = 0; i < n; ++i) names.push_back(where + "[" + std::to_string(i) + "]");
@@ -276,7 +276,7 @@ void bad_input(const std::string& prefix, const Path& path, const std::string& w
                const std::string& hint) {
   throw InputError(with_hint(prefix + path.str() + " is " + what +
                                  "; example inputs must be tensors, or tuples, lists and "
-                                 "str-keyed dicts of tensors",
+                                 "dicts of tensors",
                              hint));
 }
 

@@ -34,12 +34,28 @@ class PythonModule final : public detail::ModuleAccess {
     slots_.clear();
     flags_.clear();
     modules_.clear();
+    script_module_type_ = py::object();
+    script_object_type_ = py::object();
+    script_module_type_cpp_ = py::object();
     mod_ = py::object();
   }
 
   detail::ModuleTree describe() override {
     py::gil_scoped_acquire gil;
     script_module_type_ = py::module_::import("torch.jit").attr("ScriptModule");
+    auto torch_c = py::module_::import("torch._C");
+    script_object_type_ = torch_c.attr("ScriptObject");
+    script_module_type_cpp_ = torch_c.attr("ScriptModule");
+    auto module_py = py::module_::import("torch.nn.modules.module");
+    for (const auto& [hooks, kind] :
+         {std::pair{"_global_backward_hooks", "register_module_full_backward_hook"},
+          std::pair{"_global_backward_pre_hooks", "register_module_full_backward_pre_hook"}}) {
+      if (py::len(module_py.attr(hooks)) > 0) {
+        throw InputError("[" + api_ + "] a global backward hook is registered (" + kind +
+                         "); TorchScript has no backward hooks and a trace would drop it: remove "
+                         "it before tracing");
+      }
+    }
     std::vector<PyObject*> ancestors;
     modules_.clear();
     return tree_of(mod_, ancestors, "mod");
@@ -102,6 +118,25 @@ class PythonModule final : public detail::ModuleAccess {
   }
 
  private:
+  // Backward hooks cannot be carried into TorchScript: refuse them rather than drop them.
+  void refuse_backward_hooks(const py::object& mod, const std::string& path) const {
+    auto has = [&](const char* store) {
+      return py::hasattr(mod, store) && py::len(mod.attr(store)) > 0;
+    };
+    const char* kind = nullptr;
+    if (has("_backward_pre_hooks")) {
+      kind = "register_full_backward_pre_hook";
+    } else if (has("_backward_hooks")) {
+      const bool full = py::getattr(mod, "_is_full_backward_hook", py::none()).is(py::bool_(true));
+      kind = full ? "register_full_backward_hook" : "register_backward_hook";
+    }
+    if (kind != nullptr) {
+      throw InputError("[" + api_ + "] " + path + " has a backward hook (" + kind +
+                       "); TorchScript has no backward hooks and a trace would drop it: remove it "
+                       "before tracing, as torch.jit.trace also requires");
+    }
+  }
+
   // Describes a torch.nn.Module; modules that are already TorchScript are attached as they are.
   detail::ModuleTree tree_of(const py::object& mod, std::vector<PyObject*>& ancestors,
                              const std::string& path) {
@@ -117,6 +152,7 @@ class PythonModule final : public detail::ModuleAccess {
       return tree;
     }
     modules_.emplace_back(mod, false);
+    refuse_backward_hooks(mod, path);
     tree.class_name = class_name_of(mod);
     tree.training = mod.attr("training").cast<bool>();
     auto tensors = [&](const char* attr, std::vector<std::pair<std::string, at::Tensor>>& out) {
@@ -131,6 +167,15 @@ class PythonModule final : public detail::ModuleAccess {
     };
     tensors("_parameters", tree.parameters);
     tensors("_buffers", tree.buffers);
+    // TorchScript custom-class objects held as plain attributes, such as the packed weights of
+    // quantized modules (torch.classes.quantized.*): carried over, shared, like tensors.
+    for (auto [name, value] : py::reinterpret_borrow<py::dict>(mod.attr("__dict__"))) {
+      if (PyObject_IsInstance(value.ptr(), script_object_type_.ptr()) == 1 &&
+          PyObject_IsInstance(value.ptr(), script_module_type_cpp_.ptr()) == 0) {
+        tree.objects.emplace_back(name.cast<std::string>(),
+                                  torch::jit::toIValue(value, c10::AnyType::get()));
+      }
+    }
     ancestors.push_back(mod.ptr());
     for (auto [name, child] : py::reinterpret_borrow<py::dict>(mod.attr("_modules"))) {
       if (child.is_none()) continue;
@@ -144,7 +189,9 @@ class PythonModule final : public detail::ModuleAccess {
 
   py::object mod_;
   std::string api_;
-  py::object script_module_type_;
+  py::object script_module_type_;      // torch.jit.ScriptModule (Python wrappers)
+  py::object script_object_type_;      // torch._C.ScriptObject (custom-class objects)
+  py::object script_module_type_cpp_;  // torch._C.ScriptModule (a ScriptObject too)
   std::vector<std::pair<py::object, bool>> modules_;  // every module once, is it TorchScript
   std::vector<std::pair<py::object, bool>> flags_;
   std::vector<std::tuple<py::dict, py::object, py::object>> slots_;  // store, name, tensor

@@ -16,8 +16,6 @@ namespace {
 
 const char* kind_name(detail::Warning::Kind kind) {
   switch (kind) {
-    case detail::Warning::Kind::kModesDiffer:
-      return "modes_differ";
     case detail::Warning::Kind::kParameterModified:
       return "parameter_modified";
   }

@@ -82,26 +82,55 @@ class Converter {
     return out;
   }
 
+  // A dict key: str, int, float or bool (TorchScript's key types), or a tensor in an output.
+  c10::IValue convert_key(py::handle key, const Path& path) const {
+    if (PyUnicode_Check(key.ptr())) return key.cast<std::string>();
+    if (PyBool_Check(key.ptr())) return key.cast<bool>();
+    if (PyLong_Check(key.ptr())) {
+      const long long value = PyLong_AsLongLong(key.ptr());
+      if (!(value == -1 && PyErr_Occurred())) return static_cast<int64_t>(value);
+      PyErr_Clear();  // too large for int64: reported below
+    } else if (PyFloat_Check(key.ptr())) {
+      return key.cast<double>();
+    } else if (role_ == Role::Output && THPVariable_Check(key.ptr())) {
+      return THPVariable_Unpack(key.ptr());
+    }
+    fail(path, "a dict with the key " + std::string(py::repr(key)) + " (" + kind_of(key) + ")",
+         role_ == Role::Input ? "dict keys must be str, int, float or bool"
+                              : "dict keys must be str, int, float, bool or tensors");
+  }
+
   c10::IValue convert_dict(const py::dict& dict, Path& path) {
-    std::vector<std::pair<std::string, c10::IValue>> items;
+    std::vector<std::pair<c10::IValue, c10::IValue>> items;
+    c10::TypePtr key_type;
     for (auto [key, value] : dict) {
-      if (!PyUnicode_Check(key.ptr())) {
-        fail(path, "a dict with the key " + std::string(py::repr(key)) + " (" + kind_of(key) + ")",
-             "dict keys must be str");
+      auto k = convert_key(key, path);
+      const auto type = c10::unshapedType(k.type());
+      if (!key_type) {
+        key_type = type;
+      } else if (*type != *key_type) {
+        fail(path,
+             "a dict whose keys have different types (" + key_type->annotation_str() + " and " +
+                 type->annotation_str() + ")",
+             "a TorchScript dict's keys have one type");
       }
-      auto name = key.cast<std::string>();
-      path.push_key(name);
-      items.emplace_back(name, convert(value, path));
+      path.push_key(k);
+      items.emplace_back(k, convert(value, path));
       path.pop();
     }
     std::vector<c10::IValue> values;
+    values.reserve(items.size());
     for (const auto& item : items) values.push_back(item.second);
     auto type = common_type(values);
     if (type->kind() == c10::TypeKind::AnyType) {
-      for (const auto& [name, value] : items) require_inferable(value, path, "['" + name + "']");
+      for (const auto& [key, value] : items) {
+        Path part("");
+        part.push_key(key);
+        require_inferable(value, path, part.str());
+      }
     }
-    c10::impl::GenericDict out(c10::StringType::get(), type);
-    for (auto& [name, value] : items) out.insert(name, std::move(value));
+    c10::impl::GenericDict out(key_type ? key_type : c10::StringType::get(), type);
+    for (auto& [key, value] : items) out.insert(key, std::move(value));
     return out;
   }
 
@@ -129,7 +158,9 @@ class Converter {
       }
     } else if (v.isGenericDict()) {
       for (const auto& entry : v.toGenericDict()) {
-        require_inferable(entry.value(), path, "['" + entry.key().toStringRef() + "']");
+        Path part("");
+        part.push_key(entry.key());
+        require_inferable(entry.value(), path, part.str());
       }
     }
     path.pop();

@@ -26,7 +26,6 @@ from ._errors import (  # noqa: E402
     InputError,
     InternalError,
     JittraceError,
-    ModeDispatchWarning,
     TraceCheckError,
     TraceError,
 )
@@ -42,7 +41,6 @@ __all__ = [
     "InputError",
     "InternalError",
     "JittraceError",
-    "ModeDispatchWarning",
     "TraceCheckError",
     "TraceError",
     "__version__",

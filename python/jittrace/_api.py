@@ -15,7 +15,7 @@ from torch.jit._script import RecursiveScriptModule
 
 from . import _C
 from ._check import check_against_eager
-from ._errors import InputError, ModeDispatchWarning, warn_from_caller
+from ._errors import InputError, warn_from_caller
 from ._torchscript import wrap
 
 __all__ = ["jit_trace", "jit_trace_module"]
@@ -44,9 +44,12 @@ def jit_trace(
 
     Args:
         func: A callable, or an ``nn.Module`` (then this is
-            ``jit_trace_module(func, forward=example_inputs, ...)`` and returns a module).
+            ``jit_trace_module(func, forward=example_inputs, ...)`` and returns a module), or a
+            method of a module, ``m.forward`` or ``m.encode`` (then this is
+            ``jit_trace_module(m, encode=example_inputs, ...)``, and the returned module has
+            that method).
         *example_inputs: Positional arguments for ``func``: tensors, or tuples, lists and
-            str-keyed dicts of tensors, nested as deep as needed.
+            dicts of tensors (keys str, int, float or bool), nested as deep as needed.
         strict: Passed to libtorch's tracer. When true, returning a list warns and returning
             a dict is an error, because their structure could depend on the inputs.
         respect_mode: For modules: trace train and eval mode (see ``jit_trace_module``).
@@ -94,13 +97,21 @@ def jit_trace(
             api, func, {"forward": example_inputs}, strict, respect_mode, checks,
             record_source_locations,
         )  # fmt: skip
-    if inspect.ismethod(func) and isinstance(func.__self__, nn.Module):
+    if isinstance(func, types.MethodType) and isinstance(func.__self__, nn.Module):
         owner, name = func.__self__, func.__name__
-        raise InputError(
-            f"[{api}] {type(owner).__name__}.{name} is a method of a module; trace it with "
-            f"jittrace.jit_trace_module(module, {name}=example_inputs) so that the module's "
-            "parameters stay parameters"
-        )
+        if getattr(getattr(owner, name, None), "__func__", None) is not func.__func__:
+            raise InputError(
+                f"[{api}] {_describe(func)} is bound to a {type(owner).__name__} but is not its "
+                f"method {name!r}; trace it with jittrace.jit_trace_module so that the module's "
+                "parameters stay parameters"
+            )
+        checks = None
+        if check_inputs is not None:
+            checks = [{name: args} for args in _check_list(api, check_inputs, tuple)]
+        return _trace_module(
+            api, owner, {name: example_inputs}, strict, respect_mode, checks,
+            record_source_locations,
+        )  # fmt: skip
     if not callable(func):
         raise InputError(
             f"[{api}] func must be a callable or an nn.Module, not {type(func).__name__}"
@@ -235,7 +246,7 @@ def _trace_module(
 
     def verify(cpp: torch._C.ScriptModule) -> None:
         # Runs inside the core's scope, which puts `mod` back afterwards, checks or no checks.
-        checked.append(wrap(cpp, modules, list(methods)))
+        checked.append(wrap(cpp, modules))
         modes = [training, not training] if respect_mode else [training]
         _check_module(api, mod, checked[0], checks or [], modes)
 
@@ -244,13 +255,10 @@ def _trace_module(
     )
     for kind, message in notes:
         warn_from_caller(message, _WARNINGS[kind])
-    return checked[0] if checked else wrap(cpp, modules, list(methods))
+    return checked[0] if checked else wrap(cpp, modules)
 
 
-_WARNINGS: dict[str, type[Warning]] = {
-    "modes_differ": ModeDispatchWarning,
-    "parameter_modified": RuntimeWarning,
-}
+_WARNINGS: dict[str, type[Warning]] = {"parameter_modified": RuntimeWarning}
 
 
 # ---- Modules ---------------------------------------------------------------------------------

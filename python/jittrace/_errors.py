@@ -13,7 +13,6 @@ __all__ = [
     "InputError",
     "InternalError",
     "JittraceError",
-    "ModeDispatchWarning",
     "TraceCheckError",
     "TraceError",
     "warn_from_caller",
@@ -48,15 +47,6 @@ class TraceCheckError(TraceError):
 
 class InternalError(JittraceError, RuntimeError):
     """A bug in jittrace: one of its own invariants does not hold. Please report it."""
-
-
-class ModeDispatchWarning(UserWarning):
-    """A method's train and eval traces have different signatures, so it dispatches in Python.
-
-    TorchScript gives a method one signature; when, say, train mode returns ``(out, loss)`` and
-    eval mode returns ``out``, the traced module keeps ``trainM`` and ``evalM`` and picks one in
-    Python. A saved file then has no ``M``.
-    """
 
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep

@@ -10,7 +10,6 @@ dicts in csrc/python/mirror.cpp.)
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import Any
 
 import torch
@@ -101,16 +100,8 @@ def _wrap_lazily(
     return module
 
 
-def wrap(
-    cpp: torch._C.ScriptModule,
-    modules: list[tuple[str, nn.Module]],
-    methods: list[str],
-) -> RecursiveScriptModule:
-    """The ScriptModule for a module traced into `cpp`; `modules` are its named_modules().
-
-    A traced method that has ``train<M>`` and ``eval<M>`` but no TorchScript ``M`` (the two
-    modes' signatures differ) dispatches on ``.training`` in Python.
-    """
+def wrap(cpp: torch._C.ScriptModule, modules: list[tuple[str, nn.Module]]) -> RecursiveScriptModule:
+    """The ScriptModule for a module traced into `cpp`; `modules` are its named_modules()."""
     non_persistent = {
         path: set(m._non_persistent_buffers_set)
         for path, m in modules
@@ -118,9 +109,6 @@ def wrap(
     }
     traced = _wrap_lazily(cpp, "", non_persistent)
     _index_containers(modules, traced)
-    for name in methods:
-        if not cpp._has_method(name):  # type: ignore[attr-defined]  # unstubbed
-            traced.__dict__[name] = _ModeDispatch(traced, name)
     return traced
 
 
@@ -177,18 +165,3 @@ def _index_containers(modules: list[tuple[str, nn.Module]], traced: torch.jit.Sc
             else (lambda keys=keys: iter(keys))
         )
         target.__dict__["__contains__"] = lambda key, keys=keys: key in keys
-
-
-class _ModeDispatch:
-    """Calls train<name> or eval<name> of a traced module by its training flag."""
-
-    def __init__(self, module: torch.jit.ScriptModule, name: str) -> None:
-        self._module = weakref.ref(module)  # the module holds this object: no cycle
-        self._name = name
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        module = self._module()
-        if module is None:
-            raise ReferenceError(f"the module of {self._name} no longer exists")
-        prefix = "train" if module.training else "eval"
-        return getattr(module, prefix + self._name)(*args, **kwargs)

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <functional>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +24,19 @@ class Path {
   explicit Path(std::string root) { parts_.push_back(std::move(root)); }
   void push_index(std::size_t i) { parts_.push_back("[" + std::to_string(i) + "]"); }
   void push_key(const std::string& key) { parts_.push_back("['" + key + "']"); }
+  /// A dict key of any type: ['name'], [3], [1.5], [True], [<tensor>].
+  void push_key(const c10::IValue& key) {
+    if (key.isString()) return push_key(key.toStringRef());
+    std::ostringstream part;
+    if (key.isBool()) {
+      part << (key.toBool() ? "True" : "False");
+    } else if (key.isInt() || key.isDouble()) {
+      part << key;
+    } else {
+      part << "<" << key.type()->annotation_str() << ">";
+    }
+    parts_.push_back("[" + part.str() + "]");
+  }
   /// A part written as it is, e.g. "[1.5]" for a non-str key.
   void push(std::string part) { parts_.push_back(std::move(part)); }
   void pop() { parts_.pop_back(); }
@@ -69,6 +83,8 @@ struct ModuleTree {
   std::vector<std::pair<std::string, at::Tensor>> parameters;
   std::vector<std::pair<std::string, at::Tensor>> buffers;
   std::vector<std::pair<std::string, ModuleTree>> children;
+  /// TorchScript custom-class objects (e.g. quantized packed weights), shared as attributes.
+  std::vector<std::pair<std::string, c10::IValue>> objects;
   /// When set, this node is already a TorchScript module; it is attached as it is (shared).
   std::optional<torch::jit::Module> script_module;
 };
@@ -99,8 +115,6 @@ class JITTRACE_API ModuleAccess {
 /// Something the caller should tell the user about a finished trace.
 struct Warning {
   enum class Kind {
-    /// A method's train and eval traces have different signatures (no TorchScript `M`).
-    kModesDiffer,
     /// A parameter was modified in place by the traced code; its value could not be restored.
     kParameterModified,
   };
@@ -108,8 +122,7 @@ struct Warning {
   std::string message;
 };
 
-/// A traced module. A method whose two modes have different signatures has `train<M>` and
-/// `eval<M>` but no `M` (a kModesDiffer warning says so).
+/// A traced module, and what to tell the user about it.
 struct TracedModule {
   torch::jit::Module module;
   std::vector<Warning> warnings;

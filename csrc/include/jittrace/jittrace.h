@@ -35,8 +35,9 @@ struct TraceOptions {
 };
 
 /// A traceable callable. It receives one IValue per argument (tensors, or tuples, lists and
-/// str-keyed dicts of them, nested to any depth) and returns its outputs as one IValue: a
-/// tensor, or a tuple, list or dict of tensors. Return several outputs as a tuple.
+/// dicts of them, nested to any depth; dict keys are str, int, double or bool) and returns its
+/// outputs as one IValue: a tensor, or a tuple, list or dict of tensors. Return several outputs
+/// as a tuple.
 using Fn = std::function<c10::IValue(std::vector<c10::IValue>)>;
 
 /// One method to trace: its name on the traced module, the callable, its example inputs, and
