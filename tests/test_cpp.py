@@ -16,14 +16,18 @@ pytestmark = pytest.mark.slow
 
 
 def run_in_cpp(
-    cpp_tests: Path, model: torch.jit.ScriptModule | torch.jit.ScriptFunction, inputs, tmp_path
+    cpp_tests: Path,
+    model: torch.jit.ScriptModule | torch.jit.ScriptFunction,
+    inputs,
+    tmp_path,
+    method: str = "forward",
 ):
-    """Saves `model`, runs its forward in C++ in eval then train mode (seed 0), returns outputs."""
+    """Saves `model`, runs `method` in C++ in eval then train mode (seed 0), returns outputs."""
     model_path, in_path, out_path = tmp_path / "model.pt", tmp_path / "in.pt", tmp_path / "out.pt"
     torch.jit.save(model, str(model_path))
     torch.save(tuple(inputs), str(in_path))
     subprocess.run(
-        [str(cpp_tests / "run_model"), str(model_path), str(in_path), str(out_path)],
+        [str(cpp_tests / "run_model"), str(model_path), str(in_path), str(out_path), method],
         check=True,
         capture_output=True,
     )
@@ -119,6 +123,16 @@ def test_quantized_modules_run_in_cpp(cpp_tests, tmp_path, name):
         traced = jit_trace(model, x, respect_mode=False)
     _, eval_out, _ = run_in_cpp(cpp_tests, traced, (x,), tmp_path)
     assert torch.equal(eval_out, model(x))
+
+
+def test_exported_methods_run_in_cpp(cpp_tests, tmp_path):
+    from test_torch_parity import WithExports
+
+    mod = WithExports()
+    traced = jit_trace(mod, torch.randn(2, 4))
+    x = torch.randn(5, 4)
+    _, eval_out, _ = run_in_cpp(cpp_tests, traced, (x,), tmp_path, method="predict")
+    assert torch.equal(eval_out, mod.predict(x))
 
 
 def test_example_traces_in_cpp_and_loads_in_python(cpp_example, tmp_path):

@@ -50,6 +50,61 @@ def test_a_bound_method_traces_that_method_with_the_modules_parameters():
     assert torch.allclose(traced.encode(x), mod.encode(x))
 
 
+# ---- @torch.jit.export methods ------------------------------------------------------------------
+
+
+class WithExports(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.drop = nn.Dropout(0.5)
+        self.offset = 2
+
+    def forward(self, x):
+        return self.drop(self.fc(x))
+
+    @torch.jit.export
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x).argmax(-1) + self.offset
+
+
+class HoldsExports(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = WithExports()
+
+    def forward(self, x):
+        return self.inner(x) * 2
+
+
+def test_exported_methods_are_compiled_in_against_the_shared_parameters(tmp_path):
+    mod = HoldsExports()
+    traced = jit_trace(mod, torch.randn(2, 4))
+    assert traced.inner._c._method_names() == ["predict"]
+    assert traced._c._method_names() == ["trainforward", "evalforward", "forward"]
+    x = torch.randn(6, 4)
+    assert torch.equal(traced.inner.predict(x), mod.inner.predict(x))
+    with torch.no_grad():
+        mod.inner.fc.weight.neg_()  # shared with the traced module, exported method included
+    assert torch.equal(traced.inner.predict(x), mod.inner.predict(x))
+    torch.jit.save(traced, str(tmp_path / "m.pt"))
+    loaded = torch.jit.load(str(tmp_path / "m.pt"))
+    assert torch.equal(loaded.inner.predict(x), mod.inner.predict(x))
+    mod.eval()
+    loaded.eval()
+    assert torch.equal(loaded(x), mod(x))
+    assert sorted(loaded.state_dict()) == sorted(mod.state_dict())
+
+
+def test_exported_methods_of_the_traced_module_itself():
+    mod = WithExports()
+    traced = jit_trace(mod, torch.randn(2, 4))
+    assert traced._c._method_names() == ["predict", "trainforward", "evalforward", "forward"]
+    x = torch.randn(3, 4)
+    assert torch.equal(traced.predict(x), mod.predict(x))
+    assert traced.training and mod.training  # both modes traced, flags put back
+
+
 # ---- Dict keys ---------------------------------------------------------------------------------
 
 

@@ -26,14 +26,17 @@ std::string class_name_of(py::handle obj) {
 
 class PythonModule final : public detail::ModuleAccess {
  public:
-  PythonModule(py::handle mod, std::string api)
-      : mod_(py::reinterpret_borrow<py::object>(mod)), api_(std::move(api)) {}
+  PythonModule(py::handle mod, std::string api, py::dict scripted)
+      : mod_(py::reinterpret_borrow<py::object>(mod)),
+        api_(std::move(api)),
+        scripted_(std::move(scripted)) {}
 
   ~PythonModule() override {
     py::gil_scoped_acquire gil;
     slots_.clear();
     flags_.clear();
     modules_.clear();
+    scripted_ = py::dict();
     script_module_type_ = py::object();
     script_object_type_ = py::object();
     script_module_type_cpp_ = py::object();
@@ -184,11 +187,15 @@ class PythonModule final : public detail::ModuleAccess {
                                                      ancestors, path + "." + child_name));
     }
     ancestors.pop_back();
+    // Stands for the module in the trace (exported methods compiled); its Python module and
+    // submodules are still the ones whose flags and slots are kept and put back.
+    if (scripted_.contains(mod)) tree.script_module = py::cast<torch::jit::Module>(scripted_[mod]);
     return tree;
   }
 
   py::object mod_;
   std::string api_;
+  py::dict scripted_;
   py::object script_module_type_;      // torch.jit.ScriptModule (Python wrappers)
   py::object script_object_type_;      // torch._C.ScriptObject (custom-class objects)
   py::object script_module_type_cpp_;  // torch._C.ScriptModule (a ScriptObject too)
@@ -199,8 +206,9 @@ class PythonModule final : public detail::ModuleAccess {
 
 }  // namespace
 
-std::unique_ptr<detail::ModuleAccess> access_python_module(py::handle mod, const std::string& api) {
-  return std::make_unique<PythonModule>(mod, api);
+std::unique_ptr<detail::ModuleAccess> access_python_module(py::handle mod, const std::string& api,
+                                                           const py::dict& scripted) {
+  return std::make_unique<PythonModule>(mod, api, scripted);
 }
 
 }  // namespace jittrace::python

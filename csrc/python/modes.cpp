@@ -28,7 +28,8 @@ void init_modes(py::module_& m) {
   m.def(
       "trace_module",
       [](const std::string& api, const py::object& mod, const py::list& methods, bool strict,
-         bool respect_mode, bool record_source_locations, const py::object& verify) {
+         bool respect_mode, bool record_source_locations, const py::object& verify,
+         const py::dict& scripted) {
         std::vector<Method> list;
         for (auto item : methods) {
           auto spec = item.cast<py::tuple>();  // (name, callable, inputs, argument_names)
@@ -47,7 +48,7 @@ void init_modes(py::module_& m) {
             callback(traced);
           };
         }
-        auto access = access_python_module(mod, api);
+        auto access = access_python_module(mod, api, scripted);
         auto traced = [&] {
           py::gil_scoped_release no_gil;
           SourceLocations locations(record_source_locations);
@@ -63,10 +64,13 @@ void init_modes(py::module_& m) {
       },
       py::arg("api"), py::arg("mod"), py::arg("methods"), py::arg("strict"),
       py::arg("respect_mode"), py::arg("record_source_locations"), py::arg("verify"),
+      py::arg("scripted"),
       "For `api` (named in errors), traces (name, callable, inputs, argument_names) methods of mod "
       "into a TorchScript module "
       "sharing its tensors, calls verify(module) if given, and puts mod back as it was. Returns "
-      "(module, [(kind, message)] warnings).");
+      "(module, [(kind, message)] warnings). `scripted` maps submodules to TorchScript modules "
+      "that "
+      "stand for them (their exported methods compiled).");
 }
 
 }  // namespace jittrace::python

@@ -22,4 +22,5 @@ def trace_module(
     respect_mode: bool,
     record_source_locations: bool,
     verify: Callable[[torch._C.ScriptModule], None] | None,
+    scripted: dict[torch.nn.Module, torch._C.ScriptModule],
 ) -> tuple[torch._C.ScriptModule, list[tuple[str, str]]]: ...

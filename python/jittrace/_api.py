@@ -16,7 +16,7 @@ from torch.jit._script import RecursiveScriptModule
 from . import _C
 from ._check import check_against_eager
 from ._errors import InputError, warn_from_caller
-from ._torchscript import wrap
+from ._torchscript import script_exports, wrap
 
 __all__ = ["jit_trace", "jit_trace_module"]
 
@@ -251,7 +251,14 @@ def _trace_module(
         _check_module(api, mod, checked[0], checks or [], modes)
 
     cpp, notes = _C.trace_module(
-        api, mod, plans, strict, respect_mode, record_source_locations, verify if checks else None
+        api,
+        mod,
+        plans,
+        strict,
+        respect_mode,
+        record_source_locations,
+        verify if checks else None,
+        script_exports(modules),
     )
     for kind, message in notes:
         warn_from_caller(message, _WARNINGS[kind])

@@ -10,13 +10,21 @@ dicts in csrc/python/mirror.cpp.)
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 import torch
 from torch import nn
 from torch.jit._script import RecursiveScriptModule
 
-__all__ = ["method_graph", "method_names", "method_schema", "type_name", "wrap"]
+__all__ = [
+    "method_graph",
+    "method_names",
+    "method_schema",
+    "script_exports",
+    "type_name",
+    "wrap",
+]
 
 _CONTAINERS = (nn.ModuleList, nn.Sequential, nn.ModuleDict)
 _UNMADE = object()
@@ -110,6 +118,51 @@ def wrap(cpp: torch._C.ScriptModule, modules: list[tuple[str, nn.Module]]) -> Re
     traced = _wrap_lazily(cpp, "", non_persistent)
     _index_containers(modules, traced)
     return traced
+
+
+_exports: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def _has_exports(cls: type) -> bool:
+    """Whether `cls` defines a ``@torch.jit.export`` method (cached per class)."""
+    try:
+        return _exports[cls]
+    except KeyError:
+        pass
+    export = torch._jit_internal.FunctionModifiers.EXPORT
+    found = any(
+        getattr(value, "_torchscript_modifier", None) is export
+        for klass in cls.__mro__
+        for value in vars(klass).values()
+    )
+    _exports[cls] = found
+    return found
+
+
+def script_exports(modules: list[tuple[str, nn.Module]]) -> dict[nn.Module, torch._C.ScriptModule]:
+    """TorchScript modules with the ``@torch.jit.export`` methods compiled, as torch.jit.trace
+    makes them, for the outermost of `modules` (``named_modules()``) whose class has any.
+
+    torch compiles the module's submodules with it, sharing their tensors; the trace then adds
+    its methods to the same module. The classes land in torch's global compilation unit, as
+    with torch.jit.trace: exported methods are compiled by torch's scripting frontend.
+    """
+    scripted: dict[nn.Module, torch._C.ScriptModule] = {}
+    covered: list[str] = []
+    for path, module in modules:
+        if any(not p or path == p or path.startswith(p + ".") for p in covered):
+            continue
+        if isinstance(module, torch.jit.ScriptModule) or not _has_exports(type(module)):
+            continue
+        script = torch.jit._recursive.create_script_module(
+            module,
+            torch.jit._recursive.make_stubs_from_exported_methods,
+            share_types=False,
+            is_tracing=True,
+        )
+        scripted[module] = script._c
+        covered.append(path)
+    return scripted
 
 
 def type_name(module: torch.jit.ScriptModule) -> str:

@@ -1,7 +1,7 @@
-// run_model MODEL.pt INPUTS.pt OUTPUTS.pt
+// run_model MODEL.pt INPUTS.pt OUTPUTS.pt [METHOD]
 // Loads a TorchScript module with torch::jit::load, reads its inputs (a pickled tuple, as
-// written by torch.save), runs `forward` in eval mode and then in train mode under seed 0, and
-// pickles (train_output, eval_output, train_flag_after_load) for torch.load.
+// written by torch.save), runs METHOD (default `forward`) in eval mode and then in train mode
+// under seed 0, and pickles (train_output, eval_output, train_flag_after_load) for torch.load.
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
@@ -9,11 +9,12 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <string>
 #include <vector>
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::cerr << "usage: run_model MODEL.pt INPUTS.pt OUTPUTS.pt\n";
+  if (argc != 4 && argc != 5) {
+    std::cerr << "usage: run_model MODEL.pt INPUTS.pt OUTPUTS.pt [METHOD]\n";
     return 2;
   }
   try {
@@ -24,11 +25,12 @@ int main(int argc, char** argv) {
     auto inputs = torch::pickle_load(bytes).toTupleRef().elements().vec();
 
     // Eval first: a train-mode forward updates batch-norm running statistics.
+    const std::string method = argc == 5 ? argv[4] : "forward";
     module.eval();
-    auto eval_out = module.forward(inputs);
+    auto eval_out = module.get_method(method)(inputs);
     module.train();
     torch::manual_seed(0);
-    auto train_out = module.forward(inputs);
+    auto train_out = module.get_method(method)(inputs);
 
     auto result = c10::ivalue::Tuple::create({train_out, eval_out, loaded_training});
     auto data = torch::pickle_save(result);
