@@ -259,9 +259,44 @@ CASES = [
          r"jittrace\.jit_trace_module so that the module's parameters stay parameters$"),
     case("named-inputs", lambda: jit_trace(add, x=X, y=X), jittrace.InputError,
          r"^\[jit_trace\] example inputs can not be named \(got x, y=\.\.\.\); pass them "
-         r"positionally in the order of the function's arguments$"),
+         r"positionally in the order of the function's arguments, or by keyword in "
+         r"example_kwarg_inputs$"),
     case("named-inputs-of-a-module", lambda: jit_trace(Small(), x=X), jittrace.InputError,
          r"^\[jit_trace\] example inputs can not be named \(got x=\.\.\.\)"),
+    case("kwarg-inputs-not-a-dict", lambda: jit_trace(add, X, example_kwarg_inputs=[X]),
+         jittrace.InputError,
+         r"^\[jit_trace\] example_kwarg_inputs must be a dict of argument names to example "
+         r"inputs, not list$"),
+    case("kwarg-input-unknown",
+         lambda: jit_trace(add, X, example_kwarg_inputs={"y": X, "z": X}),
+         jittrace.InputError,
+         r"^\[jit_trace\] add cannot take these example inputs: got an unexpected keyword "
+         r"argument 'z'$"),
+    case("kwarg-input-given-twice", lambda: jit_trace(add, X, example_kwarg_inputs={"x": X}),
+         jittrace.InputError,
+         r"^\[jit_trace\] add cannot take these example inputs: multiple values for argument "
+         r"'x'$"),
+    case("drop-in-without-inputs", lambda: jittrace.trace(add), jittrace.InputError,
+         r"^\[trace\] give example_inputs or example_kwarg_inputs$"),
+    case("drop-in-private-arguments",
+         lambda: jittrace.trace(add, (X, X), _module_class=nn.Module, _store_inputs=False),
+         jittrace.InputError,
+         r"^\[trace\] _module_class, _store_inputs: torch\.jit\.trace's private arguments are "
+         r"not supported"),
+    case("drop-in-module-inputs-not-a-dict", lambda: jittrace.trace_module(Small(), X),
+         jittrace.InputError,
+         r"^\[trace_module\] inputs must be a dict of method names to example inputs, not "
+         r"Tensor$"),
+    case("drop-in-kwarg-inputs-not-dicts",
+         lambda: jittrace.trace_module(Small(), {"forward": X}, example_inputs_is_kwarg=True),
+         jittrace.InputError,
+         r"^\[trace_module\] inputs\['forward'\] must be a dict of keyword inputs "
+         r"\(example_inputs_is_kwarg=True\)$"),
+    case("drop-in-check-fails", lambda: jittrace.trace(branches_on_the_sign, X.abs(),
+                                                     check_inputs=[-X.abs()]),
+         jittrace.TraceCheckError,
+         r"^\[trace\] check_inputs\[1\]: output differs from eager mode: largest absolute "
+         r"difference", tracer_warns=True),
     case("too-many-inputs", lambda: jit_trace(identity, X, X), jittrace.InputError,
          r"^\[jit_trace\] identity cannot take 2 example inputs: too many positional arguments$"),
     case("too-few-inputs", lambda: jit_trace(add, X), jittrace.InputError,

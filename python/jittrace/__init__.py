@@ -22,6 +22,7 @@ check_torch_version(_build_info.TORCH_VERSION)
 
 from . import _C  # noqa: E402
 from ._api import jit_trace, jit_trace_module  # noqa: E402
+from ._compat import trace, trace_module  # noqa: E402
 from ._errors import (  # noqa: E402
     InputError,
     InternalError,
@@ -47,4 +48,6 @@ __all__ = [
     "cmake_prefix_path",
     "jit_trace",
     "jit_trace_module",
+    "trace",
+    "trace_module",
 ]

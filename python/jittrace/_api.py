@@ -28,6 +28,7 @@ def jit_trace(
     respect_mode: bool = True,
     check_inputs: Sequence[Any] | None = None,
     record_source_locations: bool = False,
+    example_kwarg_inputs: Mapping[str, Any] | None = None,
     **named_inputs: Any,
 ) -> torch.jit.ScriptFunction[Any, Any] | torch.jit.ScriptModule:
     """Traces a function, or the ``forward`` of a module, into TorchScript.
@@ -60,6 +61,11 @@ def jit_trace(
         record_source_locations: Stamp graph nodes with the Python source line that created
             them (as ``torch.jit.trace`` does). Off by default: it makes tracing about a third
             slower.
+        example_kwarg_inputs: Example inputs passed by keyword (torch's name), e.g.
+            ``{"attention_mask": mask}``. They are bound through ``func``'s signature: every
+            argument given, by position or keyword, becomes an input of the trace named after
+            its parameter, so the traced function takes it by position (in signature order)
+            and by name. Parameters not given keep their defaults, baked into the trace.
 
     Returns:
         A ``torch.jit.ScriptFunction``, or a ``torch.jit.ScriptModule`` for a module.
@@ -82,20 +88,39 @@ def jit_trace(
     if named_inputs:
         raise InputError(
             f"[{api}] example inputs can not be named (got {', '.join(named_inputs)}=...); "
-            "pass them positionally in the order of the function's arguments"
+            "pass them positionally in the order of the function's arguments, or by keyword "
+            "in example_kwarg_inputs"
         )
+    return _trace(
+        api, func, example_inputs, strict, respect_mode, check_inputs, record_source_locations,
+        example_kwarg_inputs,
+    )  # fmt: skip
+
+
+def _trace(
+    api: str,
+    func: Callable[..., Any] | nn.Module,
+    example_inputs: tuple[Any, ...],
+    strict: bool,
+    respect_mode: bool,
+    check_inputs: Sequence[Any] | None,
+    record_source_locations: bool,
+    example_kwarg_inputs: Mapping[str, Any] | None,
+) -> torch.jit.ScriptFunction[Any, Any] | torch.jit.ScriptModule:
+    """jit_trace, for `api` (jit_trace, or the torch.jit.trace drop-in)."""
     if isinstance(func, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
         raise InputError(
             f"[{api}] func is already TorchScript ({type(func).__name__}) and needs no tracing; "
             "to trace it as part of a larger model, call it from the traced code"
         )
+    kwargs = _check_kwargs(api, example_kwarg_inputs)
     if isinstance(func, nn.Module):
         checks = None
         if check_inputs is not None:
-            checks = [{"forward": args} for args in _check_list(api, check_inputs, tuple)]
+            checks = [{"forward": args} for args in _check_list(api, check_inputs, _ARGS)]
         return _trace_module(
             api, func, {"forward": example_inputs}, strict, respect_mode, checks,
-            record_source_locations,
+            record_source_locations, {"forward": kwargs},
         )  # fmt: skip
     if isinstance(func, types.MethodType) and isinstance(func.__self__, nn.Module):
         owner, name = func.__self__, func.__name__
@@ -107,10 +132,10 @@ def jit_trace(
             )
         checks = None
         if check_inputs is not None:
-            checks = [{name: args} for args in _check_list(api, check_inputs, tuple)]
+            checks = [{name: args} for args in _check_list(api, check_inputs, _ARGS)]
         return _trace_module(
             api, owner, {name: example_inputs}, strict, respect_mode, checks,
-            record_source_locations,
+            record_source_locations, {name: kwargs},
         )  # fmt: skip
     if not callable(func):
         raise InputError(
@@ -119,15 +144,16 @@ def jit_trace(
     _check_flag(api, "strict", strict)
     _check_flag(api, "record_source_locations", record_source_locations)
 
-    names = _argument_names(api, func, _describe(func), len(example_inputs))
+    call, inputs, names = _bind(api, func, _describe(func), example_inputs, kwargs)
     traced = _C.trace_function(
-        func, example_inputs, _dotted_name(func), names, strict, record_source_locations
+        call, inputs, _dotted_name(func), names, strict, record_source_locations
     )
     if check_inputs is not None:
-        for i, args in enumerate(_check_list(api, check_inputs, tuple)):
+        for i, args in enumerate(_check_list(api, check_inputs, _ARGS)):
             where = f"[{api}] check_inputs[{i}]"
-            _argument_names(api, func, f"check_inputs[{i}]: {_describe(func)}", len(args))
-            check_against_eager(func, traced, args, where)
+            positional, keywords = _split_check(args)
+            _bind(api, func, f"check_inputs[{i}]: {_describe(func)}", positional, keywords)
+            check_against_eager(func, traced, positional, where, keywords)
     return traced
 
 
@@ -205,8 +231,12 @@ def _trace_module(
     respect_mode: bool,
     checks: Sequence[Mapping[str, Any]] | None,
     record_source_locations: bool,
+    method_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> torch.jit.ScriptModule:
-    """jit_trace_module, for `api` (jit_trace_module, or jit_trace given a module)."""
+    """jit_trace_module, for `api` (jit_trace_module, or jit_trace given a module).
+
+    `method_kwargs` gives methods keyword example inputs, bound as jit_trace binds them.
+    """
     if isinstance(mod, torch.jit.ScriptModule):
         raise InputError(
             f"[{api}] mod is already TorchScript ({type(mod).__name__}) and needs no tracing; "
@@ -228,17 +258,20 @@ def _trace_module(
         method = methods[name] = _method(api, mod, name)
         args = _method_args(inputs)
         what = f"{type(mod).__name__}.{name}"
-        names = _argument_names(
-            api, method, what, len(args), hint if isinstance(inputs, list) else ""
-        )
-        plans.append((name, mod if name == "forward" else method, args, names))
+        kwargs = (method_kwargs or {}).get(name) or {}
+        call, values, names = _bind(
+            api, method, what, args, kwargs, hint if isinstance(inputs, list) else "",
+            mod if name == "forward" else method,
+        )  # fmt: skip
+        plans.append((name, call, values, names))
     for i, spec in enumerate(checks or []):
         for name, inputs in spec.items():
             if name not in method_inputs:
                 raise InputError(f"[{api}] check_inputs[{i}] names {name!r}, which is not traced")
             where = _check_label(api, i, name).removeprefix(f"[{api}] ")
             what = f"{where}: {type(mod).__name__}.{name}"
-            _argument_names(api, methods[name], what, len(_method_args(inputs)))
+            positional, keywords = _split_check(inputs)
+            _bind(api, methods[name], what, _method_args(positional), keywords)
 
     training = mod.training
     modules = list(mod.named_modules())
@@ -327,7 +360,10 @@ def _check_module(
                 for name, inputs in spec.items():
                     eager = mod if name == "forward" else getattr(mod, name)
                     where = f"{_check_label(api, i, name)} ({'train' if mode else 'eval'} mode)"
-                    check_against_eager(eager, getattr(traced, name), _method_args(inputs), where)
+                    positional, keywords = _split_check(inputs)
+                    check_against_eager(
+                        eager, getattr(traced, name), _method_args(positional), where, keywords
+                    )
     finally:
         for m, training in flags:
             m.training = training
@@ -336,13 +372,103 @@ def _check_module(
 # ---- Arguments -------------------------------------------------------------------------------
 
 
+# A check input: a tuple of positional arguments, or a _KwargInputs for keyword ones too.
+_ARGS = (tuple,)
+
+
+class _KwargInputs(tuple):  # type: ignore[type-arg]
+    """Check inputs with keywords: ``_KwargInputs((x,), {"mask": m})``."""
+
+    __slots__ = ()
+
+    def __new__(cls, args: Sequence[Any], kwargs: Mapping[str, Any]) -> _KwargInputs:
+        return super().__new__(cls, (tuple(args), dict(kwargs)))
+
+
+def _split_check(inputs: Any) -> tuple[Any, dict[str, Any]]:
+    if isinstance(inputs, _KwargInputs):
+        return inputs[0], inputs[1]
+    return inputs, {}
+
+
+def _check_kwargs(api: str, kwargs: Any) -> dict[str, Any]:
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        raise InputError(
+            f"[{api}] example_kwarg_inputs must be a dict of argument names to example inputs, "
+            f"not {type(kwargs).__name__}"
+        )
+    return dict(kwargs)
+
+
+def _bind(
+    api: str,
+    func: Callable[..., Any],
+    what: str,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    hint: str = "",
+    call: Callable[..., Any] | None = None,
+) -> tuple[Callable[..., Any], tuple[Any, ...], tuple[str, ...]]:
+    """What to trace for ``func(*args, **kwargs)``: a callable, its inputs and their names.
+
+    Without keywords that is `call` (default `func`) itself. With keywords, the arguments are
+    bound through the signature and every one given becomes an input, in signature order, named
+    after its parameter (``*args`` items as ``args_0``...); the callable rebuilds the call, so
+    parameters not given keep their defaults.
+    """
+    call = func if call is None else call
+    if not kwargs:
+        return call, args, _argument_names(api, func, what, len(args), hint)
+    signature = _arguments(func).signature
+    if signature is None:
+        raise InputError(f"[{api}] {what} has no signature to bind example_kwarg_inputs to")
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as e:
+        raise InputError(f"[{api}] {what} cannot take these example inputs: {e}{hint}") from None
+    names: list[str] = []
+    values: list[Any] = []
+    layout: list[tuple[str, Any, int]] = []  # (parameter, kind, how many inputs)
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            names.extend(f"{name}_{i}" for i in range(len(value)))
+            values.extend(value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            names.extend(value)
+            values.extend(value.values())
+        else:
+            names.append(name)
+            values.append(value)
+        layout.append((name, kind, len(names) - sum(n for *_, n in layout)))
+
+    def rebuilt(*inputs: Any) -> Any:
+        arguments: dict[str, Any] = {}
+        at = 0
+        for name, kind, count in layout:
+            part = inputs[at : at + count]
+            at += count
+            if kind is inspect.Parameter.VAR_POSITIONAL:
+                arguments[name] = tuple(part)
+            elif kind is inspect.Parameter.VAR_KEYWORD:
+                arguments[name] = dict(zip(bound.arguments[name], part, strict=True))
+            else:
+                arguments[name] = part[0]
+        call_args = inspect.BoundArguments(signature, arguments)
+        return call(*call_args.args, **call_args.kwargs)
+
+    return rebuilt, tuple(values), tuple(names)
+
+
 def _check_flag(api: str, name: str, value: object) -> None:
     if not isinstance(value, bool):
         raise InputError(f"[{api}] {name} must be True or False, not {value!r}")
 
 
-def _check_list(api: str, check_inputs: Any, kind: type) -> list[Any]:
-    what = "tuples of positional arguments" if kind is tuple else "dicts of method inputs"
+def _check_list(api: str, check_inputs: Any, kind: type | tuple[type, ...]) -> list[Any]:
+    what = "tuples of positional arguments" if kind == _ARGS else "dicts of method inputs"
     if not isinstance(check_inputs, (list, tuple)) or not all(
         isinstance(c, kind) for c in check_inputs
     ):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 
 from ._errors import TraceCheckError
 
-__all__ = ["check_against_eager", "compare_outputs", "run_seeded"]
+__all__ = ["check_against_eager", "compare_outputs", "run_seeded", "tolerances"]
 
 # Traced graphs run the same kernels as eager code, so outputs normally agree exactly; the
 # tolerance only absorbs fused or reordered floating-point arithmetic.
@@ -17,27 +19,48 @@ RTOL = 1e-5
 ATOL = 1e-5
 SEED = 20260101
 
+# (rtol, atol) of the checks running in this context; see tolerances().
+_tolerances: contextvars.ContextVar[tuple[float, float]] = contextvars.ContextVar(
+    "jittrace_check_tolerances", default=(RTOL, ATOL)
+)
 
-def run_seeded(fn: Callable[..., Any], args: Sequence[Any]) -> Any:
-    """Calls ``fn(*args)`` under a fixed seed, leaving the global random state as it was."""
+
+@contextlib.contextmanager
+def tolerances(rtol: float, atol: float) -> Iterator[None]:
+    """Checks inside this context compare with ``rtol`` and ``atol``."""
+    token = _tolerances.set((rtol, atol))
+    try:
+        yield
+    finally:
+        _tolerances.reset(token)
+
+
+def run_seeded(
+    fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any] | None = None
+) -> Any:
+    """Calls ``fn(*args, **kwargs)`` under a fixed seed, leaving the global random state as it was."""
     cuda_in_use = torch.cuda.is_available() and torch.cuda.is_initialized()
     devices = list(range(torch.cuda.device_count())) if cuda_in_use else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(SEED)
-        return fn(*args)
+        return fn(*args, **(kwargs or {}))
 
 
 def check_against_eager(
-    eager: Callable[..., Any], traced: Callable[..., Any], args: Sequence[Any], where: str
+    eager: Callable[..., Any],
+    traced: Callable[..., Any],
+    args: Sequence[Any],
+    where: str,
+    kwargs: Mapping[str, Any] | None = None,
 ) -> None:
     """Runs both on `args` under one seed and raises TraceCheckError where they differ.
 
     An exception from `eager` (the user's code) propagates as it is; one from `traced` only is
     a failed check.
     """
-    expected = run_seeded(eager, args)
+    expected = run_seeded(eager, args, kwargs)
     try:
-        actual = run_seeded(traced, args)
+        actual = run_seeded(traced, args, kwargs)
     except Exception as e:
         # TorchScript's errors end with the Python-level one, after the TorchScript traceback.
         lines = str(e).strip().splitlines()
@@ -74,14 +97,15 @@ def _compare(expected: Any, actual: Any, where: str, path: str) -> None:
             if not torch.equal(e, a):
                 fail("differs from eager mode")
             return
-        close = torch.isclose(a, e, rtol=RTOL, atol=ATOL, equal_nan=True)
+        rtol, atol = _tolerances.get()
+        close = torch.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
         if not bool(close.all()):
             diff = (a - e).abs()
             diff = diff[~torch.isnan(diff)]
             largest = float(diff.max()) if diff.numel() else float("nan")
             fail(
                 f"differs from eager mode: largest absolute difference {largest:.6g} "
-                f"(rtol={RTOL}, atol={ATOL})"
+                f"(rtol={rtol}, atol={atol})"
             )
     elif isinstance(expected, Mapping):
         if not isinstance(actual, Mapping) or list(expected) != list(actual):
