@@ -114,15 +114,10 @@ def _trace(
             "to trace it as part of a larger model, call it from the traced code"
         )
     kwargs = _check_kwargs(api, example_kwarg_inputs)
+    method: tuple[nn.Module, str] | None = None  # a module, or a method of one: what to trace
     if isinstance(func, nn.Module):
-        checks = None
-        if check_inputs is not None:
-            checks = [{"forward": args} for args in _check_list(api, check_inputs, _ARGS)]
-        return _trace_module(
-            api, func, {"forward": example_inputs}, strict, respect_mode, checks,
-            record_source_locations, {"forward": kwargs},
-        )  # fmt: skip
-    if isinstance(func, types.MethodType) and isinstance(func.__self__, nn.Module):
+        method = func, "forward"
+    elif isinstance(func, types.MethodType) and isinstance(func.__self__, nn.Module):
         owner, name = func.__self__, func.__name__
         if getattr(getattr(owner, name, None), "__func__", None) is not func.__func__:
             raise InputError(
@@ -130,11 +125,14 @@ def _trace(
                 f"method {name!r}; trace it with jittrace.jit_trace_module so that the module's "
                 "parameters stay parameters"
             )
+        method = owner, name
+    if method is not None:
+        mod, name = method
         checks = None
         if check_inputs is not None:
             checks = [{name: args} for args in _check_list(api, check_inputs, _ARGS)]
         return _trace_module(
-            api, owner, {name: example_inputs}, strict, respect_mode, checks,
+            api, mod, {name: example_inputs}, strict, respect_mode, checks,
             record_source_locations, {name: kwargs},
         )  # fmt: skip
     if not callable(func):
