@@ -158,3 +158,30 @@ def test_no_deprecation_warning_from_torch_jit():
         warnings.simplefilter("error", DeprecationWarning)
         traced = jittrace.trace(nn.Linear(2, 2), torch.ones(1, 2))
     assert traced(torch.ones(1, 2)).shape == (1, 2)
+
+
+def test_jit_trace_module_takes_keyword_inputs_per_method():
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        def forward(self, x, mask=None):
+            y = self.fc(x)
+            return y if mask is None else y * mask
+
+        def gate(self, x, *, scale):
+            return self.fc(x) * scale
+
+    mod = Masked()
+    x, mask = torch.randn(2, 3), torch.zeros(2, 3)
+    traced = jittrace.jit_trace_module(
+        mod,
+        forward=x,
+        example_kwarg_inputs={"forward": {"mask": mask}, "gate": {"x": x, "scale": x}},
+        respect_mode=False,
+    )
+    assert [a.name for a in traced._c._get_method("forward").schema.arguments[1:]] == ["x", "mask"]
+    assert torch.equal(traced(x, mask=mask), torch.zeros(2, 3))
+    other = torch.randn(4, 3)
+    assert torch.allclose(traced.gate(other, scale=other), mod.gate(other, scale=other))

@@ -263,6 +263,16 @@ CASES = [
          r"example_kwarg_inputs$"),
     case("named-inputs-of-a-module", lambda: jit_trace(Small(), x=X), jittrace.InputError,
          r"^\[jit_trace\] example inputs can not be named \(got x=\.\.\.\)"),
+    case("module-kwarg-inputs-not-dicts",
+         lambda: jit_trace_module(Small(), forward=X, example_kwarg_inputs={"forward": [X]}),
+         jittrace.InputError,
+         r"^\[jit_trace_module\] example_kwarg_inputs\['forward'\] must be a dict of argument "
+         r"names to example inputs, not list$"),
+    case("module-kwarg-inputs-not-a-dict",
+         lambda: jit_trace_module(Small(), forward=X, example_kwarg_inputs=[X]),
+         jittrace.InputError,
+         r"^\[jit_trace_module\] example_kwarg_inputs must be a dict of method names to dicts "
+         r"of keyword inputs, not list$"),
     case("kwarg-inputs-not-a-dict", lambda: jit_trace(add, X, example_kwarg_inputs=[X]),
          jittrace.InputError,
          r"^\[jit_trace\] example_kwarg_inputs must be a dict of argument names to example "

@@ -162,6 +162,7 @@ def jit_trace_module(
     respect_mode: bool = True,
     check_inputs: Sequence[Mapping[str, Any]] | None = None,
     record_source_locations: bool = False,
+    example_kwarg_inputs: Mapping[str, Mapping[str, Any]] | None = None,
     **method_inputs: Any,
 ) -> torch.jit.ScriptModule:
     """Traces methods of a module into a ``torch.jit.ScriptModule``.
@@ -193,6 +194,9 @@ def jit_trace_module(
             every traced mode (train mode under one fixed seed for both); a mismatch raises
             ``TraceCheckError`` naming the method, mode, output path and largest difference.
         record_source_locations: See ``jit_trace``.
+        example_kwarg_inputs: Keyword example inputs by method:
+            ``{"forward": {"attention_mask": mask}}``, bound through each method's signature as
+            ``jit_trace`` binds them. A method named only here is traced with keywords only.
         **method_inputs: Method names and their example inputs: ``forward=(x, mask)``,
             ``encode=tokens``. A tensor or dict counts as one argument; a tuple (or list) holds
             the positional arguments.
@@ -216,8 +220,22 @@ def jit_trace_module(
     if not isinstance(mod, nn.Module):
         raise InputError(f"[{api}] mod must be a torch.nn.Module, not {type(mod).__name__}")
     checks = None if check_inputs is None else _check_list(api, check_inputs, Mapping)
+    if example_kwarg_inputs is not None and not isinstance(example_kwarg_inputs, Mapping):
+        raise InputError(
+            f"[{api}] example_kwarg_inputs must be a dict of method names to dicts of keyword "
+            f"inputs, not {type(example_kwarg_inputs).__name__}"
+        )
+    kwargs: dict[str, dict[str, Any]] = {}
+    for name, value in (example_kwarg_inputs or {}).items():
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise InputError(
+                f"[{api}] example_kwarg_inputs[{name!r}] must be a dict of argument names to "
+                f"example inputs, not {type(value).__name__}"
+            )
+        kwargs[name] = dict(value)
+    inputs = {name: () for name in kwargs} | method_inputs
     return _trace_module(
-        api, mod, method_inputs, strict, respect_mode, checks, record_source_locations
+        api, mod, inputs, strict, respect_mode, checks, record_source_locations, kwargs
     )
 
 
