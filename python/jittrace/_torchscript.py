@@ -197,7 +197,7 @@ def _index_containers(modules: list[tuple[str, nn.Module]], traced: torch.jit.Sc
         if not isinstance(target, RecursiveScriptModule) or target._c._has_method("__len__"):
             continue  # a ScriptModule that was attached as it is keeps its own behaviour
         children = target._modules  # the closures hold this mapping, not `target`: no cycle
-        keys = list(children.keys())
+        keys = list(children._python_modules)  # names only: keys() would make every wrapper
         by_position = isinstance(sub, (nn.ModuleList, nn.Sequential))
 
         def getitem(
