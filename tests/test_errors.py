@@ -198,6 +198,33 @@ def traced_stack() -> Callable[..., Any]:
     return jit_trace(torch.stack, [X, X])
 
 
+class ExportCallsForward(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+    @torch.jit.export
+    def twice(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x) * 2
+
+
+class ExportDoesNotCompile(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+    @torch.jit.export
+    def uses_python(self, x: torch.Tensor) -> torch.Tensor:
+        return x * len({1: 2}.items().mapping)  # not TorchScript
+
+
+class Holds(nn.Module):
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x)
+
+
 def with_hook(kind: str) -> nn.Module:
     """A Small whose fc has a backward hook registered with `kind`."""
     mod = Small()
@@ -273,6 +300,14 @@ CASES = [
          jittrace.InputError,
          r"^\[jit_trace_module\] example_kwarg_inputs must be a dict of method names to dicts "
          r"of keyword inputs, not list$"),
+    case("exported-method-calls-forward", lambda: jit_trace(ExportCallsForward(), X),
+         jittrace.InputError,
+         r"^\[jit_trace\] 'forward' cannot be traced: an @torch\.jit\.export method of "
+         r"ExportCallsForward calls it, so TorchScript compiled it from source already"),
+    case("exported-method-does-not-compile", lambda: jit_trace(Holds(ExportDoesNotCompile()), X),
+         jittrace.InputError,
+         r"^\[jit_trace\] mod\.inner: the @torch\.jit\.export methods of ExportDoesNotCompile do "
+         r"not compile with TorchScript \(torch\.jit\.trace compiles them too\): "),
     case("kwarg-inputs-not-a-dict", lambda: jit_trace(add, X, example_kwarg_inputs=[X]),
          jittrace.InputError,
          r"^\[jit_trace\] example_kwarg_inputs must be a dict of argument names to example "

@@ -16,7 +16,7 @@ from torch.jit._script import RecursiveScriptModule
 from . import _C
 from ._check import check_against_eager
 from ._errors import InputError, warn_from_caller
-from ._torchscript import script_exports, wrap
+from ._torchscript import compiled_methods, script_exports, wrap
 
 __all__ = ["jit_trace", "jit_trace_module"]
 
@@ -291,6 +291,15 @@ def _trace_module(
 
     training = mod.training
     modules = list(mod.named_modules())
+    scripted = script_exports(api, modules)
+    if mod in scripted:
+        clash = [name for name in methods if name in compiled_methods(scripted[mod])]
+        if clash:
+            raise InputError(
+                f"[{api}] {', '.join(map(repr, clash))} cannot be traced: an @torch.jit.export "
+                f"method of {type(mod).__name__} calls it, so TorchScript compiled it from source "
+                "already; trace the module without that call, or call the traced method instead"
+            )
     checked: list[RecursiveScriptModule] = []
 
     def verify(cpp: torch._C.ScriptModule) -> None:
@@ -307,7 +316,7 @@ def _trace_module(
         respect_mode,
         record_source_locations,
         verify if checks else None,
-        script_exports(modules),
+        scripted,
     )
     for kind, message in notes:
         warn_from_caller(message, _WARNINGS[kind])

@@ -17,7 +17,10 @@ import torch
 from torch import nn
 from torch.jit._script import RecursiveScriptModule
 
+from ._errors import InputError
+
 __all__ = [
+    "compiled_methods",
     "method_graph",
     "method_names",
     "method_schema",
@@ -139,7 +142,9 @@ def _has_exports(cls: type) -> bool:
     return found
 
 
-def script_exports(modules: list[tuple[str, nn.Module]]) -> dict[nn.Module, torch._C.ScriptModule]:
+def script_exports(
+    api: str, modules: list[tuple[str, nn.Module]]
+) -> dict[nn.Module, torch._C.ScriptModule]:
     """TorchScript modules with the ``@torch.jit.export`` methods compiled, as torch.jit.trace
     makes them, for the outermost of `modules` (``named_modules()``) whose class has any.
 
@@ -154,15 +159,28 @@ def script_exports(modules: list[tuple[str, nn.Module]]) -> dict[nn.Module, torc
             continue
         if isinstance(module, torch.jit.ScriptModule) or not _has_exports(type(module)):
             continue
-        script = torch.jit._recursive.create_script_module(
-            module,
-            torch.jit._recursive.make_stubs_from_exported_methods,
-            share_types=False,
-            is_tracing=True,
-        )
+        try:
+            script = torch.jit._recursive.create_script_module(
+                module,
+                torch.jit._recursive.make_stubs_from_exported_methods,
+                share_types=False,
+                is_tracing=True,
+            )
+        except Exception as e:
+            lines = [line for line in str(e).strip().splitlines() if line.strip()]
+            raise InputError(
+                f"[{api}] {'.'.join(['mod', *filter(None, [path])])}: the @torch.jit.export "
+                f"methods of {type(module).__name__} do not compile with TorchScript "
+                f"(torch.jit.trace compiles them too): {lines[0] if lines else type(e).__name__}"
+            ) from e
         scripted[module] = script._c
         covered.append(path)
     return scripted
+
+
+def compiled_methods(cpp: torch._C.ScriptModule) -> set[str]:
+    """The names of the methods a C++ ScriptModule already has."""
+    return set(cpp._method_names())
 
 
 def type_name(module: torch.jit.ScriptModule) -> str:
