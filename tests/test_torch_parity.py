@@ -242,7 +242,6 @@ QUANTIZED = [
     ("build", "example"), [q[1:] for q in QUANTIZED], ids=[q[0] for q in QUANTIZED]
 )
 def test_quantized_modules_trace_match_eager_and_survive_saving(build, example, tmp_path):
-    torch.backends.quantized.engine = "fbgemm"
     model = build()
     x = example()
     with warnings.catch_warnings():
