@@ -1,7 +1,9 @@
 // A torch.nn.Module as the core's ModuleAccess. It reads nn.Module's own dicts `_parameters`,
 // `_buffers` and `_modules` (private torch API, stable since torch 1.0) rather than calling
-// named_parameters() and friends for every module: one walk, no Python frames. Compare with
-// torch/nn/modules/module.py when torch moves.
+// named_parameters() and friends for every module: one walk, no Python frames; and, to refuse
+// them, the backward hook dicts (`_backward_hooks`, `_backward_pre_hooks`,
+// `_is_full_backward_hook`, and the module-level `_global_backward_hooks` /
+// `_global_backward_pre_hooks`). Compare with torch/nn/modules/module.py when torch moves.
 #include "mirror.h"
 
 #include <torch/csrc/autograd/python_variable.h>
