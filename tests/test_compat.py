@@ -12,6 +12,22 @@ import torch
 from torch import nn
 
 
+class Masked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x, mask=None):
+        y = self.fc(x)
+        return y if mask is None else y * mask
+
+    def project(self, x):
+        return self.fc(x).sum(-1)
+
+    def gate(self, x, *, scale):
+        return self.fc(x) * scale
+
+
 def scaled(x, mask=None, scale: float = 2.0):
     return x * scale if mask is None else x * mask * scale
 
@@ -115,18 +131,6 @@ def test_check_trace_compares_outputs_with_check_tolerance():
 
 
 def test_trace_module_with_keyword_inputs_and_checks():
-    class Masked(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(3, 3)
-
-        def forward(self, x, mask=None):
-            y = self.fc(x)
-            return y if mask is None else y * mask
-
-        def project(self, x):
-            return self.fc(x).sum(-1)
-
     mod = Masked().eval()
     x, mask = torch.randn(2, 3), torch.ones(2, 3)
     traced = jittrace.trace_module(
@@ -161,18 +165,6 @@ def test_no_deprecation_warning_from_torch_jit():
 
 
 def test_jit_trace_module_takes_keyword_inputs_per_method():
-    class Masked(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(3, 3)
-
-        def forward(self, x, mask=None):
-            y = self.fc(x)
-            return y if mask is None else y * mask
-
-        def gate(self, x, *, scale):
-            return self.fc(x) * scale
-
     mod = Masked()
     x, mask = torch.randn(2, 3), torch.zeros(2, 3)
     traced = jittrace.jit_trace_module(
