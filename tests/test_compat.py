@@ -177,3 +177,14 @@ def test_jit_trace_module_takes_keyword_inputs_per_method():
     assert torch.equal(traced(x, mask=mask), torch.zeros(2, 3))
     other = torch.randn(4, 3)
     assert torch.allclose(traced.gate(other, scale=other), mod.gate(other, scale=other))
+
+
+def test_keyword_inputs_bind_variadic_parameters_in_signature_order():
+    def f(x, *rest, scale=None, **extra):
+        return x + sum(rest) + scale * 10 + extra["a"] * 100
+
+    one = torch.ones(1)
+    traced = jittrace.jit_trace(f, one, one, example_kwarg_inputs={"scale": one, "a": one})
+    assert [a.name for a in traced.schema.arguments] == ["x", "rest_0", "scale", "a"]
+    x, r, s, a = (torch.tensor([v]) for v in (1.0, 2.0, 3.0, 4.0))
+    assert torch.equal(traced(x, r, s, a), f(x, r, scale=s, a=a))

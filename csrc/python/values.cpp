@@ -73,7 +73,9 @@ class Converter {
     auto type = common_type(elems);
     if (type->kind() == c10::TypeKind::AnyType) {
       for (size_t i = 0; i < elems.size(); ++i) {
-        require_inferable(elems[i], path, "[" + std::to_string(i) + "]");
+        path.push_index(i);
+        require_inferable(elems[i], path);
+        path.pop();
       }
     }
     c10::impl::GenericList out(type);
@@ -124,9 +126,9 @@ class Converter {
     auto type = common_type(values);
     if (type->kind() == c10::TypeKind::AnyType) {
       for (const auto& [key, value] : items) {
-        Path part("");
-        part.push_key(key);
-        require_inferable(value, path, part.str());
+        path.push_key(key);
+        require_inferable(value, path);
+        path.pop();
       }
     }
     c10::impl::GenericDict out(key_type ? key_type : c10::StringType::get(), type);
@@ -136,9 +138,8 @@ class Converter {
 
   // Below a List[Any] or Dict[str, Any], torch infers each element's type when the traced
   // function is called from Python, and it cannot for an empty or a mixed list or dict: reject
-  // those while tracing, rather than produce a function nobody can call.
-  void require_inferable(const c10::IValue& v, Path& path, const std::string& part) {
-    path.push(part);
+  // those while tracing, rather than produce a function nobody can call. `path` is v's.
+  void require_inferable(const c10::IValue& v, Path& path) {
     if (v.isList() || v.isGenericDict()) {
       const char* kind = v.isList() ? "list" : "dict";
       const bool empty = v.isList() ? v.toListRef().empty() : v.toGenericDict().empty();
@@ -154,16 +155,17 @@ class Converter {
     if (v.isList() || v.isTuple()) {
       const auto elems = v.isList() ? v.toListRef() : v.toTupleRef().elements();
       for (size_t i = 0; i < elems.size(); ++i) {
-        require_inferable(elems[i], path, "[" + std::to_string(i) + "]");
+        path.push_index(i);
+        require_inferable(elems[i], path);
+        path.pop();
       }
     } else if (v.isGenericDict()) {
       for (const auto& entry : v.toGenericDict()) {
-        Path part("");
-        part.push_key(entry.key());
-        require_inferable(entry.value(), path, part.str());
+        path.push_key(entry.key());
+        require_inferable(entry.value(), path);
+        path.pop();
       }
     }
-    path.pop();
   }
 
   // The one type all `elems` share, or Any for a mixed container.

@@ -467,7 +467,8 @@ def _bind(
         else:
             names.append(name)
             values.append(value)
-        layout.append((name, kind, len(names) - sum(n for *_, n in layout)))
+        variadic = kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        layout.append((name, kind, len(value) if variadic else 1))
 
     def rebuilt(*inputs: Any) -> Any:
         arguments: dict[str, Any] = {}

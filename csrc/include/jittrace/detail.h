@@ -37,8 +37,6 @@ class Path {
     }
     parts_.push_back("[" + part.str() + "]");
   }
-  /// A part written as it is, e.g. "[1.5]" for a non-str key.
-  void push(std::string part) { parts_.push_back(std::move(part)); }
   void pop() { parts_.pop_back(); }
   std::string str() const {
     std::string out;
