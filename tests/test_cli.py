@@ -388,12 +388,10 @@ def _after(target: str, *, built: bool) -> str:
             "trace models.py:as_dict --input torch.ones(1)",
             1,
             _after("models.py:as_dict", built=True)
-            + "jittrace trace: failed: TraceError: [jit_trace] tracing failed: Encountering a "
-            "dict at the output of the tracer might cause the trace to be incorrect, this is only "
-            "valid if the container structure does not change based on the module's inputs. "
-            "Consider using a constant container instead (e.g. for `list`, use a `tuple` instead. "
-            "for `dict`, use a `NamedTuple` instead). If you absolutely need this and know the "
-            "side effects, pass strict=False to trace() to allow this behavior.\n",
+            + "jittrace trace: failed: TraceError: [jit_trace] as_dict returned a dict at output; "
+            "with strict=True a dict output is refused, since its keys could depend on the "
+            "inputs: return a namedtuple or a dataclass (jittrace gives it back as such), or pass "
+            "strict=False\n",
             id="dict-output-strict",
         ),
         pytest.param(

@@ -30,7 +30,18 @@ CAPTURED = torch.ones(3)
 CAPTURED_REQUIRING_GRAD = torch.ones(3, requires_grad=True)
 
 # The example inputs message after the path, e.g. "example_inputs[0] is None" + NOT_A_TENSOR.
-NOT_A_TENSOR = r"; example inputs must be tensors, or tuples, lists and dicts of tensors"
+NOT_A_TENSOR = (
+    r"; an example input must be a tensor, a tuple, list or dict of tensors, or a constant "
+    r"without tensors \(bool, int, float, str, None, or a tuple, list or dict of them\)"
+)
+FROM_NUMPY = r" \(convert it with torch\.from_numpy\)"
+REGISTER = (
+    r" \(jittrace takes apart namedtuples, dataclasses, dict subclasses and classes registered "
+    r"with torch\.utils\._pytree; register this one to trace its tensors\)"
+)
+IN_A_TENSOR_ARGUMENT = (
+    r" \(a constant must be a whole argument, not part of one that holds tensors\)"
+)
 NOT_AN_OUTPUT = r"; outputs must be tensors, or tuples, lists and dicts of tensors"
 LARGEST_1 = r"largest absolute difference 1 \(rtol=1e-05, atol=1e-05\)$"
 
@@ -192,6 +203,22 @@ def parameter_named(name: str) -> nn.Module:
     m = Small()
     m._parameters[name] = nn.Parameter(torch.ones(1))
     return m
+
+
+def with_k(x, k: int = 1):
+    return x * k
+
+
+def ignores_k(x, k):
+    return x
+
+
+def saved(**extra: Any) -> None:
+    """jittrace.save of a traced function to a temporary file, with `extra` arguments."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        jittrace.save(jit_trace(identity, X), extra.pop("path", f"{tmp}/f.pt"), **extra)
 
 
 def traced_stack() -> Callable[..., Any]:
@@ -369,41 +396,33 @@ CASES = [
          r"^jit_trace\(\) missing 1 required positional argument: 'func'$"),
 
     # ---- Example inputs: the message names the path of what is not a tensor --------------------
-    case("input-none", lambda: jit_trace(identity, None), jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[0\] is None" + NOT_A_TENSOR + "$"),
-    case("input-str", lambda: jit_trace(add, X, "a"), jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[1\] is a str" + NOT_A_TENSOR + "$"),
-    case("input-int", lambda: jit_trace(add, X, 3), jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[1\] is an int" + NOT_A_TENSOR + "$"),
-    case("input-float", lambda: jit_trace(identity, 1.5), jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[0\] is a float" + NOT_A_TENSOR + "$"),
-    case("input-bool", lambda: jit_trace(identity, True), jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[0\] is a bool" + NOT_A_TENSOR + "$"),
+    case("constant-input-returned", lambda: jit_trace(identity, None), jittrace.TraceError,
+         r"^\[jit_trace\] the traced function returned None at output" + NOT_AN_OUTPUT + "$"),
+    case("constant-input-returned-bool", lambda: jit_trace(identity, True), jittrace.TraceError,
+         r"^\[jit_trace\] the traced function returned a bool at output" + NOT_AN_OUTPUT + "$"),
     case("input-numpy", lambda: jit_trace(add, X, np.ones(2)), jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[1\] is a numpy\.ndarray" + NOT_A_TENSOR + "$"),
+         r"^\[jit_trace\] example_inputs\[1\] is a numpy\.ndarray" + NOT_A_TENSOR + FROM_NUMPY + "$"),
     case("input-generator", lambda: jit_trace(identity, (t for t in [X])), jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[0\] is a generator" + NOT_A_TENSOR + "$"),
+         r"^\[jit_trace\] example_inputs\[0\] is a generator" + NOT_A_TENSOR + REGISTER + "$"),
     case("input-set", lambda: jit_trace(identity, {1}), jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[0\] is a set" + NOT_A_TENSOR + "$"),
+         r"^\[jit_trace\] example_inputs\[0\] is a set" + NOT_A_TENSOR + REGISTER + "$"),
     case("input-frozenset", lambda: jit_trace(identity, frozenset()), jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[0\] is a frozenset" + NOT_A_TENSOR + "$"),
-    case("leaf-none-in-list", lambda: jit_trace(identity, [X, None]), jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[0\]\[1\] is None" + NOT_A_TENSOR + "$"),
-    case("leaf-none-in-dict", lambda: jit_trace(identity, {"a": X, "b": None}),
-         jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[0\]\['b'\] is None" + NOT_A_TENSOR + "$"),
+         r"^\[jit_trace\] example_inputs\[0\] is a frozenset" + NOT_A_TENSOR + REGISTER + "$"),
     case("leaf-str-in-dict", lambda: jit_trace(identity, {"a": X, "mask": "m"}),
          jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[0\]\['mask'\] is a str" + NOT_A_TENSOR + "$"),
+         r"^\[jit_trace\] example_inputs\[0\]\['mask'\] is a str" + NOT_A_TENSOR + IN_A_TENSOR_ARGUMENT
+         + "$"),
     case("leaf-float-in-dict", lambda: jit_trace(add, X, {"a": X, "mask": 1.5}),
          jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[1\]\['mask'\] is a float" + NOT_A_TENSOR + "$"),
+         r"^\[jit_trace\] example_inputs\[1\]\['mask'\] is a float" + NOT_A_TENSOR + IN_A_TENSOR_ARGUMENT
+         + "$"),
     case("leaf-str-deep", lambda: jit_trace(add, X, [X, (X, "s")]), jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[1\]\[1\]\[1\] is a str" + NOT_A_TENSOR + "$"),
+         r"^\[jit_trace\] example_inputs\[1\]\[1\]\[1\] is a str" + NOT_A_TENSOR + IN_A_TENSOR_ARGUMENT
+         + "$"),
     case("leaf-numpy-deep", lambda: jit_trace(identity, (X, [X, {"k": np.zeros(1)}])),
          jittrace.InputError,
          r"^\[jit_trace\] example_inputs\[0\]\[1\]\[1\]\['k'\] is a numpy\.ndarray"
-         + NOT_A_TENSOR + "$"),
+         + NOT_A_TENSOR + FROM_NUMPY + "$"),
     case("dict-keys-of-two-types", lambda: jit_trace(identity, {1: X, "a": X}),
          jittrace.InputError,
          r"^\[jit_trace\] example_inputs\[0\] is a dict whose keys have different types \(int "
@@ -415,17 +434,10 @@ CASES = [
          r"^\[jit_trace\] example_inputs\[0\] is a dict with the key tensor\(.*\) \(a "
          r"torch\.Tensor\)" + NOT_A_TENSOR + r" \(dict keys must be str, int, float or bool\)$"),
     case("int-keyed-dict-with-a-str-leaf", lambda: jit_trace(identity, {3: X, 4: "s"}),
-         jittrace.InputError, r"^\[jit_trace\] example_inputs\[0\]\[4\] is a str" + NOT_A_TENSOR),
+         jittrace.InputError, r"^\[jit_trace\] example_inputs\[0\]\[4\] is a str" + NOT_A_TENSOR
+         + IN_A_TENSOR_ARGUMENT + "$"),
     case("dict-key-bytes", lambda: jit_trace(add, X, {"a": {b"k": X}}), jittrace.InputError,
          r"^\[jit_trace\] example_inputs\[1\]\['a'\] is a dict with the key b'k' \(a bytes\)"),
-    case("empty-list-in-mixed-list", lambda: jit_trace(identity, [X, []]), jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[0\]\[1\] is an empty list inside a mixed list or dict"
-         + NOT_A_TENSOR + r" \(torch cannot infer its type when the traced function is called; "
-         r"use a tuple\)$"),
-    case("empty-dict-in-mixed-dict", lambda: jit_trace(identity, {"a": X, "b": [{}]}),
-         jittrace.InputError,
-         r"^\[jit_trace\] example_inputs\[0\]\['b'\]\[0\] is an empty dict inside a mixed list "
-         r"or dict"),
     case("mixed-list-in-mixed-dict", lambda: jit_trace(identity, {"a": X, "b": [X, (X,)]}),
          jittrace.InputError,
          r"^\[jit_trace\] example_inputs\[0\]\['b'\] is a mixed list inside a mixed list or "
@@ -450,10 +462,10 @@ CASES = [
     case("global-backward-hook", lambda: with_global_backward_hook(lambda: jit_trace(Small(), X)),
          jittrace.InputError, r"^\[jit_trace\] a global backward hook is registered "
          r"\(register_module_full_backward_hook\); TorchScript has no backward hooks"),
-    case("module-input-none", lambda: jit_trace(Small(), None), jittrace.InputError,
-         r"^\[jit_trace\] forward: example_inputs\[0\] is None" + NOT_A_TENSOR + "$"),
-    case("method-input-int", lambda: jit_trace_module(Small(), decode=3), jittrace.InputError,
-         r"^\[jit_trace_module\] decode: example_inputs\[0\] is an int" + NOT_A_TENSOR + "$"),
+    case("method-returns-its-constant", lambda: jit_trace_module(Small(), decode=3),
+         jittrace.TraceError,
+         r"^\[jit_trace_module\] decode \(train mode\): the traced function returned an int at "
+         r"output" + NOT_AN_OUTPUT + "$"),
     case("method-input-deep", lambda: jit_trace_module(Small(), decode=({"a": [X, "s"]},)),
          jittrace.InputError,
          r"^\[jit_trace_module\] decode: example_inputs\[0\]\['a'\]\[1\] is a str"),
@@ -470,17 +482,9 @@ CASES = [
     case("returns-generator", lambda: jit_trace(lambda x: (t for t in [x]), X),
          jittrace.TraceError,
          r"^\[jit_trace\] the traced function returned a generator at output" + NOT_AN_OUTPUT
-         + "$"),
+         + REGISTER + "$"),
     case("returns-int-in-a-tuple", lambda: jit_trace(lambda x: (x, 3), X), jittrace.TraceError,
          r"^\[jit_trace\] the traced function returned an int at output\[1\]" + NOT_AN_OUTPUT
-         + "$"),
-    case("returns-none-in-a-tuple", lambda: jit_trace(lambda x: (x, (None, x)), X),
-         jittrace.TraceError,
-         r"^\[jit_trace\] the traced function returned None at output\[1\]\[0\]" + NOT_AN_OUTPUT
-         + "$"),
-    case("returns-none-in-a-list", lambda: jit_trace(lambda x: (x, [x, None]), X, strict=False),
-         jittrace.TraceError,
-         r"^\[jit_trace\] the traced function returned None at output\[1\]\[1\]" + NOT_AN_OUTPUT
          + "$"),
     case("returns-list-of-lists", lambda: jit_trace(lambda x: [[x]], X, strict=False),
          jittrace.TraceError,
@@ -492,9 +496,12 @@ CASES = [
          r"^\[jit_trace\] the traced function returned a dict with the key \(1,\) \(a tuple\) "
          r"at output" + NOT_AN_OUTPUT + r" \(dict keys must be str, int, float, bool or "
          r"tensors\)$"),
-    case("returns-dict-under-strict", lambda: jit_trace(lambda x: {"a": x}, X),
+    case("returns-dict-under-strict", lambda: jit_trace(lambda x: (x, {"a": x}), X),
          jittrace.TraceError,
-         r"^\[jit_trace\] tracing failed: Encountering a dict at the output of the tracer"),
+         r"^\[jit_trace\] <lambda>.<locals>.<lambda> returned a dict at output\[1\]; with "
+         r"strict=True a dict "
+         r"output is refused, since its keys could depend on the inputs: return a namedtuple or "
+         r"a dataclass \(jittrace gives it back as such\), or pass strict=False$"),
     case("returns-a-captured-tensor", lambda: jit_trace(lambda x: CAPTURED, X),
          jittrace.TraceError,
          r"(?s)^\[jit_trace\] tracing failed: output 1 \(.*\) of traced region did not have "
@@ -506,8 +513,7 @@ CASES = [
          r"output" + NOT_AN_OUTPUT + "$"),
     case("module-returns-dict-under-strict", lambda: jit_trace(ReturnsDict(), X),
          jittrace.TraceError,
-         r"^\[jit_trace\] forward \(train mode\): tracing failed: Encountering a dict at "
-         r"the output of the tracer"),
+         r"^\[jit_trace\] ReturnsDict\.forward returned a dict at output; with strict=True"),
 
     # ---- What the traced code reads and calls ------------------------------------------------
     case("reads-a-captured-tensor-requiring-grad",
@@ -578,12 +584,12 @@ CASES = [
     case("respect-mode-collision",
          lambda: jit_trace_module(Clash(), forward=torch.ones(1), trainforward=torch.ones(1)),
          jittrace.InputError,
-         r"^\[jit_trace_module\] method 'trainforward' collides with a method that respect_mode "
-         r"generates \(train<M> / eval<M>\); rename it, or trace without respect_mode$"),
+         r"^\[jit_trace_module\] tracing 'forward' adds the method 'trainforward', but the module "
+         r"already has a traced method of that name; rename that, or trace without respect_mode$"),
     case("generated-name-taken", lambda: jit_trace(ShadowsGenerated(), X), jittrace.InputError,
-         r"^\[jit_trace\] respect_mode traces 'forward' into 'trainforward' and 'evalforward', "
-         r"but the module already has an attribute or method named 'evalforward'; rename that, "
-         r"or trace without respect_mode$"),
+         r"^\[jit_trace\] tracing 'forward' adds the method 'evalforward', but the module "
+         r"already has an attribute or method of that name; rename that, or trace without "
+         r"respect_mode$"),
     case("respect-mode-not-bool", lambda: jit_trace_module(Small(), forward=X, respect_mode="yes"),
          jittrace.InputError,
          r"^\[jit_trace_module\] respect_mode must be True or False, not 'yes'$"),
@@ -704,12 +710,76 @@ CASES = [
          r"^The size of tensor a \(3\) must match the size of tensor b \(2\) at non-singleton "
          r"dimension 0$"),
 
+    # ---- Variants ------------------------------------------------------------------------------
+    case("variants-not-a-dict-or-list", lambda: jit_trace(with_k, X, variants=3),
+         jittrace.InputError,
+         r"^\[jit_trace\] variants of with_k must be a dict of argument names to lists of values, "
+         r"or a non-empty list of dicts of argument values, not int$"),
+    case("variants-value-not-a-list", lambda: jit_trace(with_k, X, variants={"k": 1}),
+         jittrace.InputError,
+         r"^\[jit_trace\] variants of with_k: 'k' must map to a non-empty list of values, not "
+         r"int$"),
+    case("variants-list-of-non-dicts", lambda: jit_trace(with_k, X, variants=[{"k": 1}, 3]),
+         jittrace.InputError,
+         r"^\[jit_trace\] variants\[1\] of with_k must be a dict of argument names to values, "
+         r"not int$"),
+    case("variants-unknown-argument", lambda: jit_trace(with_k, X, variants={"n": [1]}),
+         jittrace.InputError,
+         r"^\[jit_trace\] variants of with_k names 'n', which is not a named parameter; "
+         r"parameters: x, k$"),
+    case("variants-of-two-types", lambda: jit_trace(ignores_k, X, 1, variants={"k": [1, "a"]}),
+         jittrace.InputError,
+         r"^\[jit_trace\] argument 'k' of 'ignores_k' is int in one variant and str in another; "
+         r"variants must give each argument values of one type \(or None\)$"),
+    case("variants-repeated", lambda: jit_trace(with_k, X, variants=[{"k": 2}, {"k": 2}]),
+         jittrace.InputError,
+         r"^\[jit_trace\] 'with_k' is traced twice with the same values \(k=2\); give each "
+         r"variant different non-tensor arguments$"),
+    case("variants-of-an-untraced-method",
+         lambda: jit_trace_module(Small(), forward=X, variants={"decode": {"k": [1]}}),
+         jittrace.InputError,
+         r"^\[jit_trace_module\] variants names 'decode', which is not traced; give its example "
+         r"inputs too, e.g\. decode=\(x,\)$"),
+    case("variants-not-by-method", lambda: jit_trace_module(Small(), forward=X, variants=[1]),
+         jittrace.InputError,
+         r"^\[jit_trace_module\] variants must be a dict of method names to the variants of "
+         r"each, not list$"),
+    case("call-an-untraced-value", lambda: jit_trace(with_k, X, 2)(X, 3), torch.jit.Error,
+         r"(?s)^The following operation failed in the TorchScript interpreter\..*ValueError: "
+         r"jittrace: with_k\(\) was traced for \(k=2\) only; it cannot compute k=3 without a "
+         r"trace for those values"),
+
+    # ---- Saving and loading ----------------------------------------------------------------------
+    case("save-not-torchscript", lambda: jittrace.save(Small(), "unused.pt"), jittrace.InputError,
+         r"^\[save\] traced must be a traced function or module \(TorchScript\), not Small$"),
+    case("save-extra-file-not-text", lambda: saved(extra_files={"a.txt": 3}),
+         jittrace.InputError,
+         r"^\[save\] extra_files must map names \(str\) to contents \(str or bytes\); got "
+         r"'a\.txt': int$"),
+    case("save-extra-file-named-like-the-manifest",
+         lambda: saved(extra_files={"jittrace.json": "{}"}), jittrace.InputError,
+         r"^\[save\] the extra file name 'jittrace\.json' is jittrace's own \(its manifest\); "
+         r"choose another name$"),
+    case("save-to-a-missing-directory", lambda: saved(path="/nonexistent/dir/f.pt"),
+         jittrace.InputError,
+         r"^\[save\] cannot write '/nonexistent/dir/f\.pt': Parent directory /nonexistent/dir "
+         r"does not exist"),
+    case("load-a-missing-file", lambda: jittrace.load("/nonexistent/f.pt"), jittrace.InputError,
+         r"^\[load\] cannot read '/nonexistent/f\.pt' as a TorchScript file: open file failed"),
+    case("load-to-a-non-device", lambda: jittrace.load("unused.pt", map_location=3),
+         jittrace.InputError,
+         r"^\[load\] map_location must be a device such as 'cpu' or torch\.device\('cuda', 0\), "
+         r"not 3$"),
+    case("manifest-of-a-non-archive", lambda: jittrace.manifest(__file__), jittrace.InputError,
+         r"^\[read_manifest\] cannot read '.*test_errors\.py' as a TorchScript file: "
+         r"PytorchStreamReader failed reading zip archive"),
+
     # ---- Calling a traced function with inputs it was not traced for: torch's errors ---------
     case("call-longer-list", lambda: traced_stack()([X, X, X]), RuntimeError,
          r"(?s)^The following operation failed in the TorchScript interpreter\..*"
          r"RuntimeError: Expected 2 elements in a list but found 3"),
     case("call-dict-for-a-list", lambda: traced_stack()({"a": X}), RuntimeError,
-         r"^stack\(\) Expected a value of type 'List\[Tensor\]' for argument 'argument_0' but "
+         r"^stack\(\) Expected a value of type 'List\[Tensor\]' for argument 'argument_1' but "
          r"instead found type 'dict'"),
     case("call-list-for-a-dict",
          lambda: jit_trace(lambda d: d["a"] + 1, {"a": X})([X]), RuntimeError,

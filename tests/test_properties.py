@@ -22,8 +22,9 @@ def tensors():
 # The one InputError random nestings may raise, with the path of the offending list or dict.
 MIXED_INSIDE_MIXED = (
     r"\[jit_trace\] example_inputs\[[01]\](\[\d+\]|\['[a-h_]+'\])+ is (an empty|a mixed) "
-    r"(list|dict) inside a mixed list or dict; example inputs must be tensors, or tuples, lists "
-    r"and dicts of tensors \(torch cannot infer its type when the traced function is "
+    r"(list|dict) inside a mixed list or dict; an example input must be a tensor, a tuple, list "
+    r"or dict of tensors, or a constant without tensors \(bool, int, float, str, None, or a "
+    r"tuple, list or dict of them\) \(torch cannot infer its type when the traced function is "
     r"called; use a tuple\)"
 )
 

@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/ir/ir.h>
 
 #include <exception>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,10 @@ c10::IValue from_traceable(const c10::IValue& traced, const c10::IValue& origina
 void adapt_graph_inputs(torch::jit::Graph& graph, const std::vector<c10::IValue>& originals,
                         size_t offset);
 
+/// Whether an example input is a constant: it holds no tensor, only None, bool, int, float and
+/// str, in tuples, lists and dicts. A trace specialises on a constant instead of taking it.
+bool is_constant(const c10::IValue& input);
+
 /// True if `name` can be a TorchScript identifier (ASCII).
 bool is_identifier(const std::string& name);
 
@@ -52,6 +57,55 @@ std::shared_ptr<torch::jit::Graph> trace_graph(const std::string& prefix, const 
 /// Adds `graph`, traced with `self`, to `self`'s class as method `name`.
 void add_method(torch::jit::Module& self, const std::string& name,
                 std::shared_ptr<torch::jit::Graph> graph);
+
+// ---- dispatch.cpp: generated dispatchers -----------------------------------------------------
+
+/// `v` (a constant, see is_constant) as a TorchScript literal: `True`, `1.5`, `'a'`, `(1, 2)`.
+std::string literal(const c10::IValue& v);
+
+/// Whether a method traced as `variants` needs a dispatcher in front of its traces: it has
+/// several variants, or constant arguments whose values calls must be checked against.
+bool needs_dispatch(const std::vector<const Method*>& variants);
+
+/// One trace of a method, for its dispatcher.
+struct VariantTrace {
+  const Method* method;
+  std::string callee;                     // the method (or function) holding the trace
+  std::vector<c10::TypePtr> input_types;  // of the trace's inputs, without `self`
+  c10::TypePtr returns;
+};
+
+/// TorchScript source of `def name(...)` that calls the trace made for the values of the
+/// non-tensor arguments it is called with, and raises ValueError naming them for any others.
+/// `method`: a method of a module (calls `self.<callee>`) rather than a free function.
+/// \throws InputError variants that disagree on their arguments, or repeat one another.
+std::string variant_dispatcher(const std::string& prefix, const std::string& name,
+                               const std::string& shown_name,
+                               const std::vector<VariantTrace>& traces, bool method);
+
+/// TorchScript source of a method `name` that calls `train<name>` or `eval<name>` by
+/// `self.training`, with their (equal) parameters and the Union of their return types.
+std::string mode_dispatcher(const std::string& name, const c10::FunctionSchema& train,
+                            const c10::FunctionSchema& eval);
+
+/// Defines `source` (a generated dispatcher) as a method of `self`.
+void define_method(torch::jit::Module& self, const std::string& source);
+
+/// The VariantTrace of `method` traced into `graph` (as `callee`), whose first `offset` inputs
+/// precede the method's own (1 for `self`).
+VariantTrace variant_trace(const Method& method, std::string callee, const torch::jit::Graph& graph,
+                           size_t offset);
+
+/// The error prefix for variant `i` of `variants`: `prefix`, naming the variant if there are
+/// several.
+std::string variant_prefix(const std::string& prefix, const std::vector<const Method*>& variants,
+                           size_t i);
+
+/// Defines `source` (one `def`) in `cu` as the function `qualified`, where `callees` are the
+/// functions the source calls by name.
+torch::jit::StrongFunctionPtr define_function(
+    const std::shared_ptr<torch::jit::CompilationUnit>& cu, const std::string& qualified,
+    const std::string& source, const std::map<std::string, torch::jit::Function*>& callees);
 
 // ---- mirror.cpp: modules as TorchScript modules, and their state -----------------------------
 

@@ -2,6 +2,7 @@
 // that picks a mode by `self.training`, and one scope that puts the module back.
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -17,102 +18,73 @@ namespace {
 
 using torch::jit::Module;
 
-// Argument names for a generated method: the traced ones where they are usable identifiers.
-std::vector<std::string> argument_names(const c10::FunctionSchema& schema) {
-  static const std::set<std::string> reserved = {"self", "torch",    "Tensor", "List", "Tuple",
-                                                 "Dict", "Optional", "Any",    "int",  "float",
-                                                 "bool", "str",      "None",   "True", "False"};
-  std::vector<std::string> names;
-  std::set<std::string> seen;
-  for (size_t i = 1; i < schema.arguments().size(); ++i) {
-    std::string name = schema.arguments()[i].name();
-    if (!is_identifier(name) || reserved.count(name) || seen.count(name)) {
-      name = "argument_" + std::to_string(i);
-    }
-    seen.insert(name);
-    names.push_back(name);
+// A method's variants: its listings in the caller's order, under one name.
+struct Group {
+  std::string name;
+  std::vector<const Method*> variants;
+  bool dispatch = false;
+};
+
+std::vector<Group> group_methods(const std::vector<Method>& methods) {
+  std::vector<Group> groups;
+  for (const auto& method : methods) {
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const Group& g) { return g.name == method.name; });
+    if (it == groups.end()) it = groups.insert(groups.end(), Group{method.name, {}, false});
+    it->variants.push_back(&method);
   }
+  for (auto& group : groups) group.dispatch = needs_dispatch(group.variants);
+  return groups;
+}
+
+// The methods holding the traces of `group` in one mode: `base` (`forward`, `trainforward`),
+// or `base__<i>` per variant behind a dispatcher named `base`.
+std::vector<std::string> trace_names(const Group& group, const std::string& base) {
+  if (!group.dispatch) return {base};
+  std::vector<std::string> names;
+  for (size_t i = 0; i < group.variants.size(); ++i)
+    names.push_back(base + "__" + std::to_string(i));
   return names;
 }
 
-std::string arguments_of(const c10::FunctionSchema& schema) {
-  std::string out = "(";
-  for (size_t i = 1; i < schema.arguments().size(); ++i) {
-    out += (i > 1 ? ", " : "") + c10::unshapedType(schema.arguments()[i].type())->annotation_str();
-  }
-  return out + ")";
+std::vector<std::string> mode_bases(const Group& group, const TraceOptions& options) {
+  if (!options.respect_mode) return {group.name};
+  return {"train" + group.name, "eval" + group.name};
 }
 
-// Defines `name` as a TorchScript method that calls `train<name>` when `self.training` and
-// `eval<name>` otherwise, typed from their schemas. Where the two modes return different types
-// (auxiliary outputs in train mode), it returns their Union, which TorchScript saves and loads.
-void define_mode_dispatch(Module& self, const std::string& name) {
-  const auto& train = self.get_method("train" + name).function().getSchema();
-  const auto& eval = self.get_method("eval" + name).function().getSchema();
-  if (arguments_of(train) != arguments_of(eval)) {  // both were traced on the same inputs
-    throw InternalError("[jittrace] internal error: the train and eval traces of '" + name +
-                        "' take different arguments: " + arguments_of(train) + " vs " +
-                        arguments_of(eval) + "; please report this");
-  }
-  const auto names = argument_names(train);
-  std::string params;
-  std::string args;
-  for (size_t i = 0; i < names.size(); ++i) {
-    const auto type = c10::unshapedType(train.arguments()[i + 1].type())->annotation_str();
-    params += ", " + names[i] + ": " + type;
-    args += (i ? ", " : "") + names[i];
-  }
-  const auto train_ret = c10::unshapedType(train.returns().at(0).type());
-  const auto eval_ret = c10::unshapedType(eval.returns().at(0).type());
-  const std::string ret = *train_ret == *eval_ret ? train_ret->annotation_str()
-                                                  : "Union[" + train_ret->annotation_str() + ", " +
-                                                        eval_ret->annotation_str() + "]";
-  std::ostringstream src;
-  src << "def " << name << "(self" << params << ") -> " << ret << ":\n"
-      << "    if self.training:\n"
-      << "        return self.train" << name << "(" << args << ")\n"
-      << "    return self.eval" << name << "(" << args << ")\n";
-  self.define(src.str());
-}
-
-void check_method_names(const Module& self, const std::vector<Method>& methods,
+void check_method_names(const Module& self, const std::vector<Group>& groups,
                         const TraceOptions& options, const std::string& prefix) {
-  if (methods.empty()) throw InputError(prefix + "there are no methods to trace");
-  std::set<std::string> generated;
+  if (groups.empty()) throw InputError(prefix + "there are no methods to trace");
+  const auto taken = [&](const std::string& attr) {
+    return self.type()->hasAttribute(attr) || self.type()->findMethod(attr) != nullptr;
+  };
   std::set<std::string> requested;
-  for (const auto& method : methods) {
-    const auto& name = method.name;
-    if (!is_identifier(name))
+  for (const auto& group : groups) requested.insert(group.name);
+  for (const auto& group : groups) {
+    const auto& name = group.name;
+    if (!is_identifier(name)) {
       throw InputError(prefix + "'" + name + "' is not a valid method name");
-    if (!requested.insert(name).second) {
-      throw InputError(prefix + "method '" + name + "' is listed twice");
     }
-    const auto taken = [&](const std::string& attr) {
-      return self.type()->hasAttribute(attr) || self.type()->findMethod(attr) != nullptr;
-    };
     if (taken(name)) {
       throw InputError(prefix + "'" + name +
                        "' cannot be a traced method: the module already has an attribute or "
                        "method of that name");
     }
-    std::vector<std::string> added{name};
-    if (options.respect_mode) added = {name, "train" + name, "eval" + name};
-    for (size_t i = 1; i < added.size(); ++i) {
-      if (taken(added[i])) {
-        throw InputError(prefix + "respect_mode traces '" + name + "' into 'train" + name +
-                         "' and 'eval" + name +
-                         "', but the module already has an attribute or "
-                         "method named '" +
-                         added[i] + "'; rename that, or trace without respect_mode");
+    std::vector<std::string> generated;
+    for (const auto& base : mode_bases(group, options)) {
+      if (base != name) generated.push_back(base);
+      for (const auto& trace : trace_names(group, base)) {
+        if (trace != base) generated.push_back(trace);
       }
     }
-    if (options.respect_mode) generated.insert(added.begin() + 1, added.end());
-  }
-  for (const auto& name : requested) {
-    if (generated.count(name)) {
-      throw InputError(prefix + "method '" + name +
-                       "' collides with a method that respect_mode generates (train<M> / "
-                       "eval<M>); rename it, or trace without respect_mode");
+    for (const auto& added : generated) {
+      if (taken(added) || requested.count(added)) {
+        throw InputError(prefix + "tracing '" + name + "' adds the method '" + added +
+                         "', but the module already has " +
+                         (taken(added) ? "an attribute or method" : "a traced method") +
+                         " of that name; rename that" +
+                         (options.respect_mode ? ", or trace without respect_mode" : ""));
+      }
     }
   }
 }
@@ -172,19 +144,34 @@ TracedModule trace_module(ModuleAccess& access, const std::vector<Method>& metho
   const ModuleTree tree = access.describe();
   TracedModule result{build_module(tree, api), {}};
   Module& self = result.module;
-  check_method_names(self, methods, options, prefix);
+  const auto groups = group_methods(methods);
+  check_method_names(self, groups, options, prefix);
   for (const auto& method : methods) check_inputs(prefix + method.name + ": ", method.inputs);
 
   RestoreScope scope(access, tree);
   // Every graph is traced before any becomes a method: libtorch's tracer cleans up all
   // existing methods of `self` after each trace, which would redo the earlier ones.
-  std::vector<std::pair<std::string, std::shared_ptr<torch::jit::Graph>>> graphs;
+  struct Traced {
+    std::string name;
+    std::shared_ptr<torch::jit::Graph> graph;
+  };
+  std::vector<Traced> graphs;
+  std::vector<std::vector<VariantTrace>> dispatched;  // per group and mode, if it dispatches
   auto trace_all = [&](bool training) {
     const std::string mode = training ? "train" : "eval";
-    for (const auto& method : methods) {
-      graphs.emplace_back(options.respect_mode ? mode + method.name : method.name,
-                          trace_graph(prefix + method.name + " (" + mode + " mode): ", method,
-                                      options.strict, &self));
+    for (const auto& group : groups) {
+      const std::string base = options.respect_mode ? mode + group.name : group.name;
+      const auto names = trace_names(group, base);
+      std::vector<VariantTrace> traces;
+      for (size_t i = 0; i < group.variants.size(); ++i) {
+        const Method& method = *group.variants[i];
+        auto graph = trace_graph(
+            variant_prefix(prefix + method.name + " (" + mode + " mode): ", group.variants, i),
+            method, options.strict, &self);
+        if (group.dispatch) traces.push_back(variant_trace(method, names[i], *graph, 1));
+        graphs.push_back({names[i], std::move(graph)});
+      }
+      dispatched.push_back(std::move(traces));
     }
   };
   trace_all(tree.training);
@@ -192,9 +179,25 @@ TracedModule trace_module(ModuleAccess& access, const std::vector<Method>& metho
     access.set_training(!tree.training);
     trace_all(!tree.training);
   }
-  for (auto& [name, graph] : graphs) add_method(self, name, std::move(graph));
+  for (auto& traced : graphs) add_method(self, traced.name, std::move(traced.graph));
+  size_t at = 0;
+  for (bool training : options.respect_mode ? std::vector<bool>{tree.training, !tree.training}
+                                            : std::vector<bool>{tree.training}) {
+    const std::string mode = training ? "train" : "eval";
+    for (const auto& group : groups) {
+      const auto& traces = dispatched.at(at++);
+      if (!group.dispatch) continue;
+      const std::string base = options.respect_mode ? mode + group.name : group.name;
+      define_method(self, variant_dispatcher(prefix, base, group.name, traces, true));
+    }
+  }
   if (options.respect_mode) {
-    for (const auto& method : methods) define_mode_dispatch(self, method.name);
+    for (const auto& group : groups) {
+      define_method(
+          self,
+          mode_dispatcher(group.name, self.get_method("train" + group.name).function().getSchema(),
+                          self.get_method("eval" + group.name).function().getSchema()));
+    }
   }
   if (verify) verify(self);
   for (const auto& name : scope.finish()) {

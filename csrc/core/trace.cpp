@@ -5,6 +5,7 @@
 #include <torch/csrc/jit/ir/ir.h>
 
 #include <cctype>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -158,18 +159,32 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Method& meth
                      "a trace is already running on this thread; jittrace cannot be called "
                      "from inside code that is being traced");
   }
+  // Constants are not inputs of the trace: the function receives them as they are.
   const auto& inputs = method.inputs;
   const bool any_mixed = check_inputs(prefix, inputs);
   std::vector<IValue> traceable;
-  if (any_mixed) {
-    traceable.reserve(inputs.size());
-    for (const auto& v : inputs) traceable.push_back(to_traceable(v));
+  std::vector<std::string> names;
+  std::vector<size_t> positions;  // of the traced inputs among all
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (is_constant(inputs[i])) continue;
+    traceable.push_back(any_mixed ? to_traceable(inputs[i]) : inputs[i]);
+    if (i < method.argument_names.size()) names.push_back(method.argument_names[i]);
+    positions.push_back(i);
   }
+  if (names.size() != positions.size()) names.clear();
+  const bool any_constant = positions.size() != inputs.size();
 
   bool fn_threw = false;
   auto traced_fn = [&](torch::jit::Stack stack) -> torch::jit::Stack {
     if (any_mixed) {
-      for (size_t i = 0; i < stack.size(); ++i) stack[i] = from_traceable(stack[i], inputs[i]);
+      for (size_t k = 0; k < stack.size(); ++k) {
+        stack[k] = from_traceable(stack[k], inputs[positions[k]]);
+      }
+    }
+    if (any_constant) {
+      torch::jit::Stack all(inputs.begin(), inputs.end());
+      for (size_t k = 0; k < stack.size(); ++k) all[positions[k]] = std::move(stack[k]);
+      stack = std::move(all);
     }
     IValue out;
     try {
@@ -187,10 +202,10 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Method& meth
   if (self) flat = flatten(*self);
   std::shared_ptr<Graph> graph;
   try {
-    graph = torch::jit::tracer::trace(any_mixed ? traceable : inputs, traced_fn, no_names, strict,
-                                      /*force_outplace=*/false, flat ? &flat->proxy : nullptr,
-                                      method.argument_names)
-                .first->graph;
+    graph =
+        torch::jit::tracer::trace(traceable, traced_fn, no_names, strict,
+                                  /*force_outplace=*/false, flat ? &flat->proxy : nullptr, names)
+            .first->graph;
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -206,7 +221,11 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Method& meth
     throw TraceError(prefix + "tracing failed: " + message);
   }
   if (flat) unflatten(*graph, *flat, *self);
-  if (any_mixed) adapt_graph_inputs(*graph, inputs, self ? 1 : 0);
+  if (any_mixed) {
+    std::vector<IValue> originals;
+    for (size_t i : positions) originals.push_back(inputs[i]);
+    adapt_graph_inputs(*graph, originals, self ? 1 : 0);
+  }
   return graph;
 }
 
@@ -217,13 +236,48 @@ void add_method(torch::jit::Module& self, const std::string& name,
   self.type()->addMethod(fn);
 }
 
-torch::jit::StrongFunctionPtr trace_function(const Method& method, const std::string& dotted_name,
+VariantTrace variant_trace(const Method& method, std::string callee, const Graph& graph,
+                           size_t offset) {
+  VariantTrace trace{&method, std::move(callee), {}, graph.outputs().at(0)->type()};
+  for (size_t i = offset; i < graph.inputs().size(); ++i) {
+    trace.input_types.push_back(graph.inputs()[i]->type());
+  }
+  return trace;
+}
+
+std::string variant_prefix(const std::string& prefix, const std::vector<const Method*>& variants,
+                           size_t i) {
+  return variants.size() > 1 ? prefix + "variant " + std::to_string(i) + ": " : prefix;
+}
+
+torch::jit::StrongFunctionPtr trace_function(const std::vector<Method>& variants,
+                                             const std::string& dotted_name,
                                              const TraceOptions& options, const std::string& api) {
-  auto graph = trace_graph("[" + api + "] ", method, options.strict, /*self=*/nullptr);
+  const std::string prefix = "[" + api + "] ";
+  if (variants.empty()) throw InputError(prefix + "there is nothing to trace");
   auto cu = std::make_shared<torch::jit::CompilationUnit>();
-  auto* function =
-      cu->create_function(c10::QualifiedName(qualified_name(dotted_name)), std::move(graph));
-  return {std::move(cu), function};
+  const std::string qualified = qualified_name(dotted_name);
+  std::vector<const Method*> methods;
+  for (const auto& m : variants) methods.push_back(&m);
+  if (!needs_dispatch(methods)) {
+    auto graph = trace_graph(prefix, variants[0], options.strict, /*self=*/nullptr);
+    return {cu, cu->create_function(c10::QualifiedName(qualified), std::move(graph))};
+  }
+  const std::string base = c10::QualifiedName(qualified).name();
+  std::vector<VariantTrace> traces;
+  std::map<std::string, torch::jit::Function*> callees;
+  for (size_t i = 0; i < variants.size(); ++i) {
+    auto graph = trace_graph(variant_prefix(prefix, methods, i), variants[i], options.strict,
+                             /*self=*/nullptr);
+    const std::string callee = base + "__" + std::to_string(i);
+    traces.push_back(variant_trace(variants[i], callee, *graph, 0));
+    callees[callee] = cu->create_function(c10::QualifiedName(qualified + "__" + std::to_string(i)),
+                                          std::move(graph));
+  }
+  const auto dot = dotted_name.rfind('.');
+  const std::string shown = dot == std::string::npos ? dotted_name : dotted_name.substr(dot + 1);
+  return define_function(cu, qualified, variant_dispatcher(prefix, base, shown, traces, false),
+                         callees);
 }
 
 }  // namespace detail
@@ -233,10 +287,17 @@ torch::jit::Module trace_function(const Fn& fn, std::vector<c10::IValue> inputs,
   auto cu = std::make_shared<torch::jit::CompilationUnit>();
   torch::jit::Module module(c10::QualifiedName("__torch__.jittrace.TracedFunction"), cu);
   module.register_attribute("training", c10::BoolType::get(), true);
-  detail::add_method(
-      module, "forward",
-      detail::trace_graph("[trace_function] ", Method{"forward", fn, std::move(inputs)},
-                          options.strict, &module));
+  const std::string prefix = "[trace_function] ";
+  Method method{"forward", fn, std::move(inputs)};
+  auto graph = detail::trace_graph(prefix, method, options.strict, &module);
+  if (!detail::needs_dispatch({&method})) {
+    detail::add_method(module, "forward", std::move(graph));
+    return module;
+  }
+  auto trace = detail::variant_trace(method, "forward__0", *graph, 1);
+  detail::add_method(module, "forward__0", std::move(graph));
+  detail::define_method(module,
+                        detail::variant_dispatcher(prefix, "forward", "forward", {trace}, true));
   return module;
 }
 

@@ -53,7 +53,10 @@ void check_input(const std::string& prefix, const IValue& v, Path& path) {
       path.pop();
     }
   } else {
-    bad_input(prefix, path, describe(v));
+    bad_input(prefix, path, describe(v),
+              is_constant(v) ? "a constant must be a whole argument, not part of one that holds "
+                               "tensors"
+                             : "");
   }
 }
 
@@ -275,8 +278,9 @@ std::string identifier_of(const std::string& atom) {
 void bad_input(const std::string& prefix, const Path& path, const std::string& what,
                const std::string& hint) {
   throw InputError(with_hint(prefix + path.str() + " is " + what +
-                                 "; example inputs must be tensors, or tuples, lists and "
-                                 "dicts of tensors",
+                                 "; an example input must be a tensor, a tuple, list or dict of "
+                                 "tensors, or a constant without tensors (bool, int, float, str, "
+                                 "None, or a tuple, list or dict of them)",
                              hint));
 }
 
@@ -287,10 +291,35 @@ void bad_output(const std::string& prefix, const Path& path, const std::string& 
                              hint));
 }
 
+bool is_constant(const IValue& v) {
+  if (v.isNone() || v.isBool() || v.isInt() || v.isDouble() || v.isString()) return true;
+  if (v.isTuple() || (v.isList() && !v.isTensorList())) {
+    for (const auto& e : v.isTuple() ? v.toTupleRef().elements() : v.toListRef()) {
+      if (!is_constant(e)) return false;
+    }
+    return true;
+  }
+  if (v.isGenericDict()) {
+    for (const auto& entry : v.toGenericDict()) {
+      if (!is_constant(entry.value())) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
 bool check_inputs(const std::string& prefix, const std::vector<IValue>& inputs) {
   bool any_mixed = false;
   for (size_t i = 0; i < inputs.size(); ++i) {
     Path path("example_inputs[" + std::to_string(i) + "]");
+    if (is_constant(inputs[i])) {
+      const auto type = c10::unshapedType(inputs[i].type());
+      if (has_any(type)) {
+        bad_input(prefix, path, "a constant of the TorchScript type " + type->annotation_str(),
+                  "the elements of a list or dict of constants must have one type; use a tuple");
+      }
+      continue;
+    }
     check_input(prefix, inputs[i], path);
     any_mixed = any_mixed || needs_adapting(inputs[i], inputs[i].type());
   }

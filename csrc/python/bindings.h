@@ -11,5 +11,6 @@ void init_errors(pybind11::module_& m);
 void init_trace(pybind11::module_& m);
 /// Modules: trace_module over the Python module access of mirror.cpp.
 void init_modes(pybind11::module_& m);
+void init_files(pybind11::module_& m);
 
 }  // namespace jittrace::python

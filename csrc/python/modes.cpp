@@ -32,12 +32,9 @@ void init_modes(py::module_& m) {
          const py::dict& scripted) {
         std::vector<Method> list;
         for (auto item : methods) {
-          auto spec = item.cast<py::tuple>();  // (name, callable, inputs, argument_names)
+          auto spec = item.cast<py::tuple>();  // (name, (callable, inputs, names, defaults))
           auto name = spec[0].cast<std::string>();
-          const std::string prefix = "[" + api + "] " + name + ": ";
-          list.push_back(Method{name, python_fn(spec[1], prefix),
-                                to_ivalues(spec[2].cast<py::tuple>(), prefix),
-                                spec[3].cast<std::vector<std::string>>()});
+          list.push_back(to_method(name, spec[1], "[" + api + "] " + name + ": "));
         }
         detail::Verify check;
         if (!verify.is_none()) {
@@ -65,8 +62,8 @@ void init_modes(py::module_& m) {
       py::arg("api"), py::arg("mod"), py::arg("methods"), py::arg("strict"),
       py::arg("respect_mode"), py::arg("record_source_locations"), py::arg("verify"),
       py::arg("scripted"),
-      "For `api` (named in errors), traces (name, callable, inputs, argument_names) methods of mod "
-      "into a TorchScript module "
+      "For `api` (named in errors), traces methods of mod, each (name, (callable, inputs, "
+      "argument_names, defaults)) and a name listed once per variant, into a TorchScript module "
       "sharing its tensors, calls verify(module) if given, and puts mod back as it was. Returns "
       "(module, [(kind, message)] warnings). `scripted` maps submodules to TorchScript modules "
       "that "

@@ -23,24 +23,25 @@ void init_trace(py::module_& m) {
 
   m.def(
       "trace_function",
-      [](const py::object& func, const py::tuple& inputs, const std::string& dotted_name,
-         std::vector<std::string> argument_names, bool strict, bool record_source_locations) {
+      [](const py::list& variants, const std::string& dotted_name, bool strict,
+         bool record_source_locations) {
         const std::string api = "jit_trace";
         const std::string prefix = "[" + api + "] ";
-        Method method{dotted_name, python_fn(func, prefix), to_ivalues(inputs, prefix),
-                      std::move(argument_names)};
+        std::vector<Method> methods;
+        for (auto variant : variants) methods.push_back(to_method(dotted_name, variant, prefix));
         auto traced = [&] {
           py::gil_scoped_release no_gil;
           SourceLocations locations(record_source_locations);
-          return detail::trace_function(method, dotted_name, TraceOptions{strict, false}, api);
+          return detail::trace_function(methods, dotted_name, TraceOptions{strict, false}, api);
         }();
         raise_pending_error();
         return traced;
       },
-      py::arg("func"), py::arg("inputs"), py::arg("dotted_name"), py::arg("argument_names"),
-      py::arg("strict"), py::arg("record_source_locations"),
-      "Traces func on inputs into a torch.jit.ScriptFunction, in a CompilationUnit of its own, "
-      "named after dotted_name ('module.qualname').");
+      py::arg("variants"), py::arg("dotted_name"), py::arg("strict"),
+      py::arg("record_source_locations"),
+      "Traces a function into a torch.jit.ScriptFunction, in a CompilationUnit of its own, named "
+      "after dotted_name ('module.qualname'). Each variant is (callable, inputs, argument_names, "
+      "defaults); several dispatch on their constant inputs.");
 }
 
 }  // namespace jittrace::python

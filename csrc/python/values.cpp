@@ -21,6 +21,14 @@ std::string kind_of(py::handle obj) {
   return (vowel ? "an " : "a ") + name;
 }
 
+// What to do with an object that has no IValue.
+std::string hint_for(py::handle obj) {
+  const std::string module = py::str(py::type::handle_of(obj).attr("__module__"));
+  if (module == "numpy") return "convert it with torch.from_numpy";
+  return "jittrace takes apart namedtuples, dataclasses, dict subclasses and classes registered "
+         "with torch.utils._pytree; register this one to trace its tensors";
+}
+
 class Converter {
  public:
   Converter(Role role, const std::string& prefix) : role_(role), prefix_(prefix) {}
@@ -48,7 +56,7 @@ class Converter {
     }
     if (PyFloat_Check(obj.ptr())) return obj.cast<double>();
     if (PyUnicode_Check(obj.ptr())) return obj.cast<std::string>();
-    fail(path, kind_of(obj));
+    fail(path, kind_of(obj), hint_for(obj));
   }
 
  private:
@@ -204,6 +212,19 @@ std::vector<c10::IValue> to_ivalues(const py::tuple& args, const std::string& pr
         to_ivalue(args[i], Role::Input, prefix, "example_inputs[" + std::to_string(i) + "]"));
   }
   return out;
+}
+
+Method to_method(const std::string& name, py::handle spec, const std::string& prefix) {
+  auto parts = py::reinterpret_borrow<py::tuple>(spec);
+  if (parts.size() != 4) throw py::type_error("a method is (callable, inputs, names, defaults)");
+  Method method{name, python_fn(parts[0], prefix), to_ivalues(parts[1].cast<py::tuple>(), prefix),
+                parts[2].cast<std::vector<std::string>>()};
+  for (auto [key, value] : parts[3].cast<py::dict>()) {
+    const auto name_of = key.cast<std::string>();
+    method.defaults.emplace_back(name_of,
+                                 to_ivalue(value, Role::Input, prefix, "default " + name_of));
+  }
+  return method;
 }
 
 void raise_pending_error() {

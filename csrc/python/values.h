@@ -26,6 +26,10 @@ c10::IValue to_ivalue(py::handle obj, Role role, const std::string& prefix,
 /// Converts each element of `args` (example inputs), naming them `example_inputs[i]`.
 std::vector<c10::IValue> to_ivalues(const py::tuple& args, const std::string& prefix);
 
+/// One method (or function) to trace from a Python description: `name`, and a tuple
+/// (callable, inputs, argument_names, defaults) where defaults is a dict of constants.
+Method to_method(const std::string& name, py::handle spec, const std::string& prefix);
+
 /// Throws the Python error that is pending, if any. libtorch's tracer reports warnings through
 /// Python's warnings module without checking the result, so a warning turned into an error
 /// (`-W error`) is left pending; call this whenever the binding regains the GIL.

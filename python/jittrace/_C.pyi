@@ -6,21 +6,32 @@ import torch
 
 BUILD_INFO: Final[dict[str, Any]]
 
+# One variant: (callable, inputs, argument names, constant defaults by name).
+_Variant = tuple[Callable[..., Any], tuple[Any, ...], Sequence[str], dict[str, Any]]
+
 def trace_function(
-    func: Callable[..., Any],
-    inputs: tuple[Any, ...],
+    variants: Sequence[_Variant],
     dotted_name: str,
-    argument_names: Sequence[str],
     strict: bool,
     record_source_locations: bool,
 ) -> torch.jit.ScriptFunction[Any, Any]: ...
 def trace_module(
     api: str,
     mod: torch.nn.Module,
-    methods: Sequence[tuple[str, Callable[..., Any], tuple[Any, ...], Sequence[str]]],
+    methods: Sequence[tuple[str, _Variant]],
     strict: bool,
     respect_mode: bool,
     record_source_locations: bool,
     verify: Callable[[torch._C.ScriptModule], None] | None,
     scripted: dict[torch.nn.Module, torch._C.ScriptModule],
 ) -> tuple[torch._C.ScriptModule, list[tuple[str, str]]]: ...
+def save(
+    module: torch._C.ScriptModule | torch.jit.ScriptFunction[Any, Any],
+    path: str,
+    manifest: str,
+    extra_files: dict[str, str | bytes],
+) -> None: ...
+def load(
+    path: str, device: str | None
+) -> tuple[torch._C.ScriptModule, str | None, dict[str, bytes]]: ...
+def read_manifest(path: str) -> str | None: ...

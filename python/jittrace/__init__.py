@@ -30,6 +30,9 @@ from ._errors import (  # noqa: E402
     TraceCheckError,
     TraceError,
 )
+from ._files import load, manifest, save  # noqa: E402
+from ._interface import TracedFunction  # noqa: E402
+from ._structures import StructureUnavailable  # noqa: E402
 
 __version__: str = _build_info.VERSION
 BUILD_INFO: dict[str, object] = dict(_C.BUILD_INFO)
@@ -42,12 +45,17 @@ __all__ = [
     "InputError",
     "InternalError",
     "JittraceError",
+    "StructureUnavailable",
     "TraceCheckError",
     "TraceError",
+    "TracedFunction",
     "__version__",
     "cmake_prefix_path",
     "jit_trace",
     "jit_trace_module",
+    "load",
+    "manifest",
+    "save",
     "trace",
     "trace_module",
 ]

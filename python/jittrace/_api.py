@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import types
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
-from torch.jit._script import RecursiveScriptModule
 
 from . import _C
+from ._arguments import argument_names, plan, signature_of, variant_overrides
 from ._check import check_against_eager
 from ._errors import InputError, warn_from_caller
-from ._torchscript import compiled_methods, script_exports, wrap
+from ._interface import Interface, TracedFunction, TraceInfo, attach, install
+from ._torchscript import compiled_methods, non_persistent_buffers, script_exports, wrap
 
 __all__ = ["jit_trace", "jit_trace_module"]
 
@@ -29,8 +28,9 @@ def jit_trace(
     check_inputs: Sequence[Any] | None = None,
     record_source_locations: bool = False,
     example_kwarg_inputs: Mapping[str, Any] | None = None,
+    variants: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None = None,
     **named_inputs: Any,
-) -> torch.jit.ScriptFunction[Any, Any] | torch.jit.ScriptModule:
+) -> torch.jit.ScriptFunction[Any, Any] | TracedFunction | torch.jit.ScriptModule:
     """Traces a function, or the ``forward`` of a module, into TorchScript.
 
     The function runs once on the example inputs while libtorch's tracer records the tensor
@@ -39,9 +39,19 @@ def jit_trace(
     the same nesting of inputs it was traced with, and tensors of other shapes where the
     recorded operations allow.
 
+    Non-tensor arguments (bool, int, float, str, None, and tuples, lists and dicts of them) are
+    constants of the trace: the traced function still takes them, by position and by name, and
+    raises an error naming the argument when called with a value it was not traced for. Trace
+    several values with ``variants``; the traced function then dispatches on them in
+    TorchScript, which survives saving and works from C++.
+
+    Structured inputs and outputs (namedtuples, dataclasses, dict subclasses, HuggingFace
+    ``ModelOutput``, any type registered with ``torch.utils._pytree``) come back as the same
+    types from the traced object; inside TorchScript they are tuples and dicts.
+
     Warning:
-        Tracing records operations, not code: Python control flow, data-dependent branches and
-        non-tensor values are evaluated once and baked into the trace.
+        Tracing records operations, not code: Python control flow and data-dependent branches
+        are evaluated once and baked into the trace.
 
     Args:
         func: A callable, or an ``nn.Module`` (then this is
@@ -49,10 +59,12 @@ def jit_trace(
             method of a module, ``m.forward`` or ``m.encode`` (then this is
             ``jit_trace_module(m, encode=example_inputs, ...)``, and the returned module has
             that method).
-        *example_inputs: Positional arguments for ``func``: tensors, or tuples, lists and
-            dicts of tensors (keys str, int, float or bool), nested as deep as needed.
-        strict: Passed to libtorch's tracer. When true, returning a list warns and returning
-            a dict is an error, because their structure could depend on the inputs.
+        *example_inputs: Positional arguments for ``func``: tensors, tuples, lists and dicts
+            of tensors (keys str, int, float or bool) nested as deep as needed, structures
+            registered with pytree, or constants (see above).
+        strict: As libtorch's tracer: when true, returning a list warns and returning a dict
+            is an error, because their length or keys could depend on the inputs. Structures
+            (a namedtuple, a dataclass, a ``ModelOutput``) are exempt: jittrace records them.
         respect_mode: For modules: trace train and eval mode (see ``jit_trace_module``).
             Ignored for functions.
         check_inputs: Further example inputs, each a tuple of positional arguments; the traced
@@ -66,13 +78,20 @@ def jit_trace(
             argument given, by position or keyword, becomes an input of the trace named after
             its parameter, so the traced function takes it by position (in signature order)
             and by name. Parameters not given keep their defaults, baked into the trace.
+        variants: Further values of non-tensor arguments (or of a tensor argument that may be
+            None) to trace: a dict of argument names to lists of values traces every
+            combination (``{"return_features": [False, True], "mask": [m, None]}``); a list of
+            dicts traces each, as the example arguments with those replaced
+            (``[{}, {"mask": None}]``).
 
     Returns:
-        A ``torch.jit.ScriptFunction``, or a ``torch.jit.ScriptModule`` for a module.
+        A ``torch.jit.ScriptFunction``; a ``jittrace.TracedFunction`` around one when inputs
+        or outputs are structured; a ``torch.jit.ScriptModule`` for a module.
 
     Raises:
-        InputError: (a ``TypeError``) ``func`` is not callable, an example input is not a
-            tensor or container of tensors (the message names its path), or inputs are named.
+        InputError: (a ``TypeError``) ``func`` is not callable, an example input is neither a
+            tensor, a container of tensors, a structure nor a constant (the message names its
+            path), inputs are named, or variants name arguments ``func`` does not have.
         TraceError: (a ``RuntimeError``) the trace cannot become TorchScript, e.g. ``func``
             returned ``None`` or a number.
         TraceCheckError: an output differs from eager on one of ``check_inputs``.
@@ -93,7 +112,7 @@ def jit_trace(
         )
     return _trace(
         api, func, example_inputs, strict, respect_mode, check_inputs, record_source_locations,
-        example_kwarg_inputs,
+        example_kwarg_inputs, variants,
     )  # fmt: skip
 
 
@@ -106,7 +125,8 @@ def _trace(
     check_inputs: Sequence[Any] | None,
     record_source_locations: bool,
     example_kwarg_inputs: Mapping[str, Any] | None,
-) -> torch.jit.ScriptFunction[Any, Any] | torch.jit.ScriptModule:
+    variants: Any = None,
+) -> torch.jit.ScriptFunction[Any, Any] | TracedFunction | torch.jit.ScriptModule:
     """jit_trace, for `api` (jit_trace, or the torch.jit.trace drop-in)."""
     if isinstance(func, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
         raise InputError(
@@ -134,6 +154,7 @@ def _trace(
         return _trace_module(
             api, mod, {name: example_inputs}, strict, respect_mode, checks,
             record_source_locations, {name: kwargs},
+            None if variants is None else {name: variants},
         )  # fmt: skip
     if not callable(func):
         raise InputError(
@@ -142,15 +163,21 @@ def _trace(
     _check_flag(api, "strict", strict)
     _check_flag(api, "record_source_locations", record_source_locations)
 
-    call, inputs, names = _bind(api, func, _describe(func), example_inputs, kwargs)
-    traced = _C.trace_function(
-        call, inputs, _dotted_name(func), names, strict, record_source_locations
+    what = _describe(func)
+    overrides = variant_overrides(api, what, variants)
+    traces = plan(api, func, what, example_inputs, kwargs, overrides, strict)
+    # strict is applied by the plan to what the function returns (see strict_check)
+    script = _C.trace_function(traces.specs(), _dotted_name(func), False, record_source_locations)
+    interface = Interface.of(traces, [None])
+    traced: torch.jit.ScriptFunction[Any, Any] | TracedFunction = (
+        TracedFunction(script, interface) if interface.needed else script
     )
+    attach(traced, TraceInfo("function", {"forward": interface}, strict, False))
     if check_inputs is not None:
         for i, args in enumerate(_check_list(api, check_inputs, _ARGS)):
             where = f"[{api}] check_inputs[{i}]"
             positional, keywords = _split_check(args)
-            _bind(api, func, f"check_inputs[{i}]: {_describe(func)}", positional, keywords)
+            _check_call(api, func, f"check_inputs[{i}]: {what}", positional, keywords)
             check_against_eager(func, traced, positional, where, keywords)
     return traced
 
@@ -163,6 +190,7 @@ def jit_trace_module(
     check_inputs: Sequence[Mapping[str, Any]] | None = None,
     record_source_locations: bool = False,
     example_kwarg_inputs: Mapping[str, Mapping[str, Any]] | None = None,
+    variants: Mapping[str, Any] | None = None,
     **method_inputs: Any,
 ) -> torch.jit.ScriptModule:
     """Traces methods of a module into a ``torch.jit.ScriptModule``.
@@ -186,7 +214,7 @@ def jit_trace_module(
 
     Args:
         mod: The module.
-        strict: Passed to libtorch's tracer (see ``jit_trace``).
+        strict: See ``jit_trace``.
         respect_mode: Trace train and eval mode and dispatch on ``self.training``. When false,
             trace each method once, in ``mod``'s current mode.
         check_inputs: Further inputs, as a list of dicts like ``method_inputs``
@@ -197,6 +225,10 @@ def jit_trace_module(
         example_kwarg_inputs: Keyword example inputs by method:
             ``{"forward": {"attention_mask": mask}}``, bound through each method's signature as
             ``jit_trace`` binds them. A method named only here is traced with keywords only.
+        variants: Further values of non-tensor arguments by method, each as ``jit_trace``
+            takes them: ``{"forward": {"return_features": [False, True]}}``. A method with
+            variants (or constant arguments) has its traces as ``train<M>__0``, ... and
+            dispatches on the values it is called with, in TorchScript.
         **method_inputs: Method names and their example inputs: ``forward=(x, mask)``,
             ``encode=tokens``. A tensor or dict counts as one argument; a tuple (or list) holds
             the positional arguments.
@@ -233,9 +265,22 @@ def jit_trace_module(
                 f"example inputs, not {type(value).__name__}"
             )
         kwargs[name] = dict(value)
+    if variants is not None and (
+        not isinstance(variants, Mapping) or not all(isinstance(k, str) for k in variants)
+    ):
+        raise InputError(
+            f"[{api}] variants must be a dict of method names to the variants of each, not "
+            f"{type(variants).__name__}"
+        )
     inputs = {name: () for name in kwargs} | method_inputs
+    for name in variants or {}:
+        if name not in inputs:
+            raise InputError(
+                f"[{api}] variants names {name!r}, which is not traced; give its example inputs "
+                f"too, e.g. {name}=(x,)"
+            )
     return _trace_module(
-        api, mod, inputs, strict, respect_mode, checks, record_source_locations, kwargs
+        api, mod, inputs, strict, respect_mode, checks, record_source_locations, kwargs, variants
     )
 
 
@@ -248,10 +293,12 @@ def _trace_module(
     checks: Sequence[Mapping[str, Any]] | None,
     record_source_locations: bool,
     method_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+    method_variants: Mapping[str, Any] | None = None,
 ) -> torch.jit.ScriptModule:
     """jit_trace_module, for `api` (jit_trace_module, or jit_trace given a module).
 
-    `method_kwargs` gives methods keyword example inputs, bound as jit_trace binds them.
+    `method_kwargs` gives methods keyword example inputs, bound as jit_trace binds them, and
+    `method_variants` their variants.
     """
     if isinstance(mod, torch.jit.ScriptModule):
         raise InputError(
@@ -267,19 +314,18 @@ def _trace_module(
     _check_flag(api, "respect_mode", respect_mode)
     _check_flag(api, "record_source_locations", record_source_locations)
 
-    plans = []
+    plans = {}
     methods: dict[str, Callable[..., Any]] = {}
     hint = " (a list holds positional arguments; wrap it in a tuple to pass it as one)"
     for name, inputs in method_inputs.items():
         method = methods[name] = _method(api, mod, name)
-        args = _method_args(inputs)
         what = f"{type(mod).__name__}.{name}"
         kwargs = (method_kwargs or {}).get(name) or {}
-        call, values, names = _bind(
-            api, method, what, args, kwargs, hint if isinstance(inputs, list) else "",
-            mod if name == "forward" else method,
+        overrides = variant_overrides(api, what, (method_variants or {}).get(name))
+        plans[name] = plan(
+            api, method, what, _method_args(inputs), kwargs, overrides, strict,
+            hint if isinstance(inputs, list) else "", mod if name == "forward" else method,
         )  # fmt: skip
-        plans.append((name, call, values, names))
     for i, spec in enumerate(checks or []):
         for name, inputs in spec.items():
             if name not in method_inputs:
@@ -287,7 +333,7 @@ def _trace_module(
             where = _check_label(api, i, name).removeprefix(f"[{api}] ")
             what = f"{where}: {type(mod).__name__}.{name}"
             positional, keywords = _split_check(inputs)
-            _bind(api, methods[name], what, _method_args(positional), keywords)
+            _check_call(api, methods[name], what, _method_args(positional), keywords)
 
     training = mod.training
     modules = list(mod.named_modules())
@@ -300,19 +346,23 @@ def _trace_module(
                 f"method of {type(mod).__name__} calls it, so TorchScript compiled it from source "
                 "already; trace the module without that call, or call the traced method instead"
             )
-    checked: list[RecursiveScriptModule] = []
+    checked: list[torch.jit.ScriptModule] = []
 
     def verify(cpp: torch._C.ScriptModule) -> None:
         # Runs inside the core's scope, which puts `mod` back afterwards, checks or no checks.
-        checked.append(wrap(cpp, modules))
         modes = [training, not training] if respect_mode else [training]
+        interfaces = {name: Interface.of(p, modes) for name, p in plans.items()}
+        checked.append(
+            install(wrap(cpp, modules), TraceInfo("module", interfaces, strict, respect_mode))
+        )
         _check_module(api, mod, checked[0], checks or [], modes)
 
+    specs = [(name, spec) for name, p in plans.items() for spec in p.specs()]
     cpp, notes = _C.trace_module(
         api,
         mod,
-        plans,
-        strict,
+        specs,
+        False,  # strict is applied by the plans to what the methods return (see strict_check)
         respect_mode,
         record_source_locations,
         verify if checks else None,
@@ -320,7 +370,13 @@ def _trace_module(
     )
     for kind, message in notes:
         warn_from_caller(message, _WARNINGS[kind])
-    return checked[0] if checked else wrap(cpp, modules)
+    traced = checked[0] if checked else wrap(cpp, modules)
+    modes = [training, not training] if respect_mode else [training]
+    interfaces = {name: Interface.of(p, modes) for name, p in plans.items()}
+    return install(
+        traced,
+        TraceInfo("module", interfaces, strict, respect_mode, non_persistent_buffers(modules)),
+    )
 
 
 _WARNINGS: dict[str, type[Warning]] = {"parameter_modified": RuntimeWarning}
@@ -427,65 +483,20 @@ def _check_kwargs(api: str, kwargs: Any) -> dict[str, Any]:
     return dict(kwargs)
 
 
-def _bind(
-    api: str,
-    func: Callable[..., Any],
-    what: str,
-    args: tuple[Any, ...],
-    kwargs: Mapping[str, Any],
-    hint: str = "",
-    call: Callable[..., Any] | None = None,
-) -> tuple[Callable[..., Any], tuple[Any, ...], tuple[str, ...]]:
-    """What to trace for ``func(*args, **kwargs)``: a callable, its inputs and their names.
-
-    Without keywords that is `call` (default `func`) itself. With keywords, the arguments are
-    bound through the signature and every one given becomes an input, in signature order, named
-    after its parameter (``*args`` items as ``args_0``...); the callable rebuilds the call, so
-    parameters not given keep their defaults.
-    """
-    call = func if call is None else call
+def _check_call(
+    api: str, func: Callable[..., Any], what: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> None:
+    """Checks that check inputs fit `func`'s signature, as the example inputs did."""
     if not kwargs:
-        return call, args, _argument_names(api, func, what, len(args), hint)
-    signature = _arguments(func).signature
+        argument_names(api, func, what, len(args))
+        return
+    signature = signature_of(func)
     if signature is None:
         raise InputError(f"[{api}] {what} has no signature to bind example_kwarg_inputs to")
     try:
-        bound = signature.bind(*args, **kwargs)
+        signature.bind(*args, **kwargs)
     except TypeError as e:
-        raise InputError(f"[{api}] {what} cannot take these example inputs: {e}{hint}") from None
-    names: list[str] = []
-    values: list[Any] = []
-    layout: list[tuple[str, Any, int]] = []  # (parameter, kind, how many inputs)
-    for name, value in bound.arguments.items():
-        kind = signature.parameters[name].kind
-        if kind is inspect.Parameter.VAR_POSITIONAL:
-            names.extend(f"{name}_{i}" for i in range(len(value)))
-            values.extend(value)
-        elif kind is inspect.Parameter.VAR_KEYWORD:
-            names.extend(value)
-            values.extend(value.values())
-        else:
-            names.append(name)
-            values.append(value)
-        variadic = kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-        layout.append((name, kind, len(value) if variadic else 1))
-
-    def rebuilt(*inputs: Any) -> Any:
-        arguments: dict[str, Any] = {}
-        at = 0
-        for name, kind, count in layout:
-            part = inputs[at : at + count]
-            at += count
-            if kind is inspect.Parameter.VAR_POSITIONAL:
-                arguments[name] = tuple(part)
-            elif kind is inspect.Parameter.VAR_KEYWORD:
-                arguments[name] = dict(zip(bound.arguments[name], part, strict=True))
-            else:
-                arguments[name] = part[0]
-        call_args = inspect.BoundArguments(signature, arguments)
-        return call(*call_args.args, **call_args.kwargs)
-
-    return rebuilt, tuple(values), tuple(names)
+        raise InputError(f"[{api}] {what} cannot take these example inputs: {e}") from None
 
 
 def _check_flag(api: str, name: str, value: object) -> None:
@@ -504,66 +515,6 @@ def _check_list(api: str, check_inputs: Any, kind: type | tuple[type, ...]) -> l
 
 def _describe(func: Callable[..., Any]) -> str:
     return getattr(func, "__qualname__", None) or type(func).__name__
-
-
-class _Arguments:
-    """What a function's signature says about its example inputs, computed once per function."""
-
-    __slots__ = ("names", "signature")
-
-    def __init__(self, func: Callable[..., Any]) -> None:
-        try:
-            self.signature: inspect.Signature | None = inspect.signature(func)
-        except (TypeError, ValueError):  # builtins without a signature
-            self.signature = None
-        self.names: dict[int, tuple[str, ...]] = {}  # by number of example inputs
-
-
-# By function, so that retracing pays neither inspect.signature nor binding again (they were
-# about a third of a small function's trace). A bound method is a new object on every access
-# but its function is not, and its signature lacks `self` whatever the instance: bound methods
-# have a cache of their own. Weak keys: the caches keep no function alive.
-_functions: weakref.WeakKeyDictionary[Any, _Arguments] = weakref.WeakKeyDictionary()
-_methods: weakref.WeakKeyDictionary[Any, _Arguments] = weakref.WeakKeyDictionary()
-
-
-def _arguments(func: Callable[..., Any]) -> _Arguments:
-    cache, key = (
-        (_methods, func.__func__) if isinstance(func, types.MethodType) else (_functions, func)
-    )
-    try:
-        return cache[key]
-    except (KeyError, TypeError):  # TypeError: not weakly referenceable
-        pass
-    arguments = _Arguments(func)
-    with contextlib.suppress(TypeError):
-        cache[key] = arguments
-    return arguments
-
-
-def _argument_names(
-    api: str, func: Callable[..., Any], what: str, count: int, hint: str = ""
-) -> tuple[str, ...]:
-    """Graph input names from the signature, after checking that `count` arguments fit it."""
-    arguments = _arguments(func)
-    names = arguments.names.get(count)
-    if names is not None:
-        return names
-    signature = arguments.signature
-    if signature is None:
-        return ()
-    try:
-        signature.bind(*range(count))
-    except TypeError as e:
-        raise InputError(f"[{api}] {what} cannot take {count} example inputs: {e}{hint}") from None
-    found: list[str] = []
-    for p in signature.parameters.values():
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            found.append(p.name)
-        elif p.kind is p.VAR_POSITIONAL:
-            found.extend(f"{p.name}_{i}" for i in range(count - len(found)))
-    names = arguments.names[count] = tuple(found[:count])
-    return names
 
 
 def _dotted_name(func: Callable[..., Any]) -> str:

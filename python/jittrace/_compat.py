@@ -13,6 +13,7 @@ from torch import nn
 from ._api import _KwargInputs, _trace, _trace_module
 from ._check import ATOL, tolerances
 from ._errors import InputError
+from ._interface import TracedFunction
 
 __all__ = ["trace", "trace_module"]
 
@@ -33,7 +34,7 @@ def trace(
     *,
     respect_mode: bool = False,
     record_source_locations: bool = False,
-) -> torch.jit.ScriptFunction[Any, Any] | torch.jit.ScriptModule:
+) -> torch.jit.ScriptFunction[Any, Any] | TracedFunction | torch.jit.ScriptModule:
     """``torch.jit.trace``, on jittrace: change ``torch.jit.trace(`` to ``jittrace.trace(``.
 
     The conventions are torch's: a tuple (or list) of ``example_inputs`` holds the positional

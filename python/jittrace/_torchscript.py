@@ -24,9 +24,11 @@ __all__ = [
     "method_graph",
     "method_names",
     "method_schema",
+    "non_persistent_buffers",
     "script_exports",
     "type_name",
     "wrap",
+    "wrap_loaded",
 ]
 
 _CONTAINERS = (nn.ModuleList, nn.Sequential, nn.ModuleDict)
@@ -111,16 +113,28 @@ def _wrap_lazily(
     return module
 
 
-def wrap(cpp: torch._C.ScriptModule, modules: list[tuple[str, nn.Module]]) -> RecursiveScriptModule:
-    """The ScriptModule for a module traced into `cpp`; `modules` are its named_modules()."""
-    non_persistent = {
+def non_persistent_buffers(modules: list[tuple[str, nn.Module]]) -> dict[str, set[str]]:
+    """The non-persistent buffers of `modules` (``named_modules()``) by module path."""
+    return {
         path: set(m._non_persistent_buffers_set)
         for path, m in modules
         if getattr(m, "_non_persistent_buffers_set", None)
     }
-    traced = _wrap_lazily(cpp, "", non_persistent)
+
+
+def wrap(cpp: torch._C.ScriptModule, modules: list[tuple[str, nn.Module]]) -> RecursiveScriptModule:
+    """The ScriptModule for a module traced into `cpp`; `modules` are its named_modules()."""
+    traced = _wrap_lazily(cpp, "", non_persistent_buffers(modules))
     _index_containers(modules, traced)
     return traced
+
+
+def wrap_loaded(
+    cpp: torch._C.ScriptModule, non_persistent: dict[str, set[str]]
+) -> RecursiveScriptModule:
+    """The ScriptModule for a loaded module, whose `non_persistent` buffers (by module path)
+    stay out of state_dict() as in the module it was traced from."""
+    return _wrap_lazily(cpp, "", non_persistent)
 
 
 _exports: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()

@@ -28,6 +28,7 @@ from . import __version__, cmake_prefix_path
 from ._api import jit_trace, jit_trace_module
 from ._check import compare_outputs, run_seeded
 from ._errors import TraceCheckError
+from ._interface import TracedFunction
 from ._torchscript import method_graph
 
 __all__ = ["main"]
@@ -196,7 +197,7 @@ def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
     if not is_module:
         modes = ["function"]
     label = f"tracing {', '.join(methods)} [{'+'.join(modes)}]"
-    traced: torch.jit.ScriptModule | torch.jit.ScriptFunction[Any, Any]
+    traced: torch.jit.ScriptModule | torch.jit.ScriptFunction[Any, Any] | TracedFunction
     try:
         if isinstance(model, nn.Module):
             check_dicts = [{"forward": c} for c in checks] or None

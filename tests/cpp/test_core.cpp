@@ -1,14 +1,16 @@
 // Tests of jittrace's C++ API. Exercises: trace_function (save/load, tuples, mixed containers),
 // trace_forward / trace_module on C++-frontend modules (both modes, shared parameters, methods
 // in the caller's order with argument names, state, flags and reassigned parameters restored,
-// warnings), bad use (the exact jittrace exception type, no tracing state left behind), and
-// tracing from four threads at once.
+// warnings), bad use (the exact jittrace exception type, no tracing state left behind),
+// tracing from four threads at once, variants of constant arguments, and manifests.
 #include <jittrace/jittrace.h>
 #include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/csrc/jit/runtime/jit_exception.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/torch.h>
 
 #include <atomic>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <sstream>
@@ -66,6 +68,10 @@ struct WarningCapture : c10::WarningHandler {
   c10::WarningHandler* previous;
   std::vector<std::string> messages;
 };
+
+bool m_has(const torch::jit::Module& m, const std::string& method) {
+  return m.find_method(method).has_value();
+}
 
 torch::jit::Module reload(const torch::jit::Module& m) {
   std::stringstream buffer;
@@ -186,8 +192,10 @@ void test_bad_use() {
   JT_CHECK_THROWS(jittrace::trace_function(jittrace::Fn{}, {torch::ones(1)}), jittrace::InputError,
                   "the function to trace is empty");
   JT_CHECK_THROWS(
-      jittrace::trace_function(unary([](torch::Tensor x) { return x; }), {c10::IValue(3)}),
-      jittrace::InputError, "[trace_function] example_inputs[0] is an int; example inputs must be");
+      jittrace::trace_function(unary([](torch::Tensor x) { return x; }),
+                               {c10::ivalue::Tuple::create({torch::ones(1), c10::IValue(3)})}),
+      jittrace::InputError,
+      "[trace_function] example_inputs[0][1] is an int; an example input must be a tensor");
   JT_CHECK_THROWS(jittrace::trace_function(
                       [](std::vector<c10::IValue> in) -> c10::IValue { return c10::IValue(1.5); },
                       {torch::ones(1)}),
@@ -230,13 +238,22 @@ void test_bad_use() {
                   jittrace::InputError, "already has an attribute or method of that name");
   JT_CHECK_THROWS(jittrace::trace_module(
                       *net, {{"forward", fn, {torch::ones(1)}}, {"forward", fn, {torch::ones(1)}}}),
-                  jittrace::InputError, "[trace_module] method 'forward' is listed twice");
+                  jittrace::InputError,
+                  "[trace_module] 'forward' is listed twice with nothing to tell the listings "
+                  "apart");
   JT_CHECK_THROWS(jittrace::trace_module(*net, {{"forward", fn, {torch::ones(1)}},
                                                 {"trainforward", fn, {torch::ones(1)}}}),
-                  jittrace::InputError, "collides with a method that respect_mode generates");
-  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"forward", fn, {c10::IValue()}}}),
                   jittrace::InputError,
-                  "[trace_module] forward: example_inputs[0] is None; example inputs must be");
+                  "tracing 'forward' adds the method 'trainforward', but the module already has a "
+                  "traced method of that name");
+  JT_CHECK_THROWS(jittrace::trace_module(*net, {{"forward", fn, {at::Tensor()}}}),
+                  jittrace::InputError,
+                  "[trace_module] forward: example_inputs[0] is an undefined tensor");
+  JT_CHECK_THROWS(
+      jittrace::trace_module(*net, {{"forward", fn, {torch::ones(1), c10::IValue(1)}},
+                                    {"forward", fn, {torch::ones(1), c10::IValue("a")}}}),
+      jittrace::InputError,
+      "argument 'argument_2' of 'forward' is int in one variant and str in another");
   // Nested tracing.
   jittrace::Fn nested = [&](std::vector<c10::IValue> in) -> c10::IValue {
     return jittrace::trace_function(unary([](torch::Tensor x) { return x; }), in).forward(in);
@@ -359,6 +376,73 @@ void test_threads() {
   JT_CHECK(wrong == 0);
 }
 
+// A method traced for several values of a constant argument dispatches on it in TorchScript:
+// by position, by keyword, through its default, after saving; other values raise.
+void test_variants_dispatch_on_constant_arguments() {
+  Net net;
+  jittrace::Fn fn = [&](std::vector<c10::IValue> in) -> c10::IValue {
+    auto y = net->forward(in.at(0).toTensor());
+    return in.at(1).toInt() == 2 ? y * 2 : y;
+  };
+  const std::vector<std::string> names{"x", "scale"};
+  const std::vector<std::pair<std::string, c10::IValue>> defaults{{"scale", 1}};
+  auto x = torch::randn({3, 4});
+  auto traced = jittrace::trace_module(
+      *net, {{"forward", fn, {x, 1}, names, defaults}, {"forward", fn, {x, 2}, names, defaults}});
+  net->eval();
+  traced.eval();
+  const auto expected = net->forward(x);
+  for (const auto& m : {traced, reload(traced)}) {
+    auto method = m.get_method("forward");
+    JT_CHECK(torch::allclose(method({x, 2}).toTensor(), expected * 2));
+    JT_CHECK(torch::allclose(method({x}, {{"scale", 2}}).toTensor(), expected * 2));
+    JT_CHECK(torch::allclose(method({x}).toTensor(), expected));  // the default
+    JT_CHECK_THROWS(method({x, 3}), torch::jit::JITException,
+                    "jittrace: forward() was traced for (scale=1), (scale=2) only; it cannot "
+                    "compute scale=3 without a trace for those values");
+  }
+  JT_CHECK(m_has(traced, "trainforward__1") && m_has(traced, "evalforward__0"));
+
+  // One listing with a constant: the trace takes the tensors, the method checks the constant.
+  auto single = jittrace::trace_function(
+      [](std::vector<c10::IValue> in) -> c10::IValue {
+        return in.at(0).toTensor() * in.at(1).toDouble();
+      },
+      {torch::ones(2), 0.5});
+  JT_CHECK(torch::equal(single.forward({torch::ones(2), 0.5}).toTensor(), torch::full({2}, 0.5)));
+  JT_CHECK_THROWS(single.forward({torch::ones(2), 1.5}), torch::jit::JITException,
+                  "argument_2=1.5");
+}
+
+void test_manifest() {
+  auto m = jittrace::parse_manifest(R"({"format": "jittrace-manifest/1",
+    "jittrace_version": "0.2.0", "torch_version": "2.13.0", "kind": "module",
+    "options": {"strict": true, "respect_mode": true},
+    "methods": {"forward": {"arguments": ["x", "flag"], "modes": ["train", "eval"],
+                            "variants": [{"flag": "True"}, {"flag": "False"}], "outputs": []}},
+    "non_persistent_buffers": {"": ["ids"], "enc": ["inv_freq"]},
+    "extra_files": ["notes.txt"]})");
+  JT_CHECK(m.kind == "module" && m.options.strict && m.options.respect_mode);
+  JT_CHECK(m.methods.size() == 1 && m.methods[0].name == "forward");
+  JT_CHECK((m.methods[0].arguments == std::vector<std::string>{"x", "flag"}));
+  JT_CHECK((m.methods[0].modes == std::vector<std::string>{"train", "eval"}));
+  JT_CHECK(m.methods[0].variants.size() == 2 && m.methods[0].variants[1][0].second == "False");
+  JT_CHECK((m.non_persistent_buffers == std::vector<std::string>{"ids", "enc.inv_freq"}));
+  JT_CHECK((m.extra_files == std::vector<std::string>{"notes.txt"}));
+  JT_CHECK_THROWS(jittrace::parse_manifest("{\"format\": "), jittrace::InputError,
+                  "[parse_manifest]: the manifest is not valid JSON (unexpected end at offset 11)");
+  JT_CHECK_THROWS(jittrace::parse_manifest(R"({"format": "jittrace-manifest/1"})"),
+                  jittrace::InputError, "the manifest has no valid 'jittrace_version'");
+  JT_CHECK_THROWS(jittrace::read_manifest("/nonexistent/file.pt"), jittrace::InputError,
+                  "[read_manifest] cannot read '/nonexistent/file.pt' as a TorchScript file");
+  auto traced =
+      jittrace::trace_function(unary([](torch::Tensor x) { return x; }), {torch::ones(1)});
+  const std::string path = std::filesystem::temp_directory_path() / "jittrace_no_manifest.pt";
+  traced.save(path);
+  JT_CHECK(!jittrace::read_manifest(path).has_value());
+  std::filesystem::remove(path);
+}
+
 }  // namespace
 
 int main() {
@@ -372,6 +456,8 @@ int main() {
   test_methods_in_order_with_argument_names();
   test_reassigned_parameters_are_put_back_and_in_place_changes_reported();
   test_threads();
+  test_variants_dispatch_on_constant_arguments();
+  test_manifest();
   std::cout << (checks - failures) << " passed, " << failures << " failed\n";
   return failures == 0 ? 0 : 1;
 }

@@ -63,10 +63,11 @@ class Path {
 /// name with `ï` or `<locals>` still saves and loads. Errors show the user's own name instead.
 JITTRACE_API std::string qualified_name(const std::string& dotted);
 
-/// Traces `method.fn` into a free function named by qualified_name(`dotted_name`), in a
-/// CompilationUnit of its own. `api` names the caller in error messages (`[jit_trace] ...`).
-/// Throws as jittrace::trace_function does.
-JITTRACE_API torch::jit::StrongFunctionPtr trace_function(const Method& method,
+/// Traces a function into a free function named by qualified_name(`dotted_name`), in a
+/// CompilationUnit of its own: `variants` are its example calls, as the variants of a method
+/// (see Method; one without constants gives the trace itself). `api` names the caller in error
+/// messages (`[jit_trace] ...`). Throws as jittrace::trace_function does.
+JITTRACE_API torch::jit::StrongFunctionPtr trace_function(const std::vector<Method>& variants,
                                                           const std::string& dotted_name,
                                                           const TraceOptions& options,
                                                           const std::string& api);
@@ -139,5 +140,25 @@ using Verify = std::function<void(const torch::jit::Module& traced)>;
 JITTRACE_API TracedModule trace_module(ModuleAccess& module, const std::vector<Method>& methods,
                                        const TraceOptions& options, const std::string& api,
                                        const Verify& verify = {});
+
+/// Saves `module` to `path` with the manifest `manifest` (JSON, checked by parse_manifest)
+/// and the user's `extra_files`. \throws InputError for a bad manifest, an extra file named
+/// like the manifest, or a path that cannot be written.
+JITTRACE_API void save(const torch::jit::Module& module, const std::string& path,
+                       const std::string& manifest, const ExtraFiles& extra_files);
+
+/// A module whose `forward` is `function`, for saving a traced function.
+JITTRACE_API torch::jit::Module function_module(const torch::jit::StrongFunctionPtr& function);
+
+/// A loaded file: the module, its manifest (if it has one), and the extra files it lists.
+struct Loaded {
+  torch::jit::Module module;
+  std::optional<Manifest> manifest;
+  ExtraFiles extra_files;
+};
+
+/// Loads `path` (onto `device`, if given) with its manifest and the extra files it lists.
+/// \throws InputError the file cannot be read or loaded.
+JITTRACE_API Loaded load(const std::string& path, const std::optional<c10::Device>& device);
 
 }  // namespace jittrace::detail

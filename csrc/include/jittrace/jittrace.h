@@ -13,7 +13,9 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -34,19 +36,29 @@ struct TraceOptions {
   bool respect_mode = true;
 };
 
-/// A traceable callable. It receives one IValue per argument (tensors, or tuples, lists and
-/// dicts of them, nested to any depth; dict keys are str, int, double or bool) and returns its
-/// outputs as one IValue: a tensor, or a tuple, list or dict of tensors. Return several outputs
-/// as a tuple.
+/// A traceable callable. It receives one IValue per argument and returns its outputs as one
+/// IValue: a tensor, or a tuple, list or dict of tensors. Return several outputs as a tuple.
+/// Arguments are tensors, or tuples, lists and dicts of them, nested to any depth (dict keys
+/// are str, int, double or bool), or constants: values without a tensor in them (None, bool,
+/// int, double, str, or tuples, lists and dicts of those).
 using Fn = std::function<c10::IValue(std::vector<c10::IValue>)>;
 
 /// One method to trace: its name on the traced module, the callable, its example inputs, and
 /// optional names for the graph inputs (`x`, `mask`; unnamed inputs print as `argument_1`, ...).
+///
+/// A constant example input (see Fn) is passed to `fn` as it is and the trace specialises on
+/// its value; the traced method still takes the argument, and raises a ValueError naming it
+/// when called with another value. To trace several values of such arguments (or a tensor
+/// argument that may also be None), list the method once per combination, with the same name:
+/// its traces are then dispatched in TorchScript on the values the method is called with.
 struct Method {
   std::string name;
   Fn fn;
   std::vector<c10::IValue> inputs;
   std::vector<std::string> argument_names = {};
+  /// Default values of arguments in the traced method's signature, by argument name (e.g.
+  /// `{{"return_features", false}}`); constants only, on a trailing run of arguments.
+  std::vector<std::pair<std::string, c10::IValue>> defaults = {};
 };
 
 /// Traces `fn` on `inputs` into a module whose `forward` is the trace, ready for `save()` and
@@ -60,9 +72,10 @@ struct Method {
 /// m.save("relu.pt");
 /// \endcode
 ///
+/// A constant input makes `forward` check that it is called with the traced value (see Method).
 /// Exceptions thrown by `fn` propagate unchanged and leave no tracing state behind.
-/// \throws InputError an input is not a tensor or a container of tensors (the message names
-///   its path, e.g. `inputs[1]['mask']`), or `fn` is empty.
+/// \throws InputError an input is neither a tensor, a container of tensors nor a constant (the
+///   message names its path, e.g. `inputs[1]['mask']`), or `fn` is empty.
 /// \throws TraceError the trace cannot become TorchScript: `fn` returned a non-tensor, read a
 ///   tensor that requires grad and is not an input, or ran inside another trace.
 JITTRACE_API torch::jit::Module trace_function(const Fn& fn, std::vector<c10::IValue> inputs,
@@ -83,13 +96,61 @@ JITTRACE_API torch::jit::Module trace_function(const Fn& fn, std::vector<c10::IV
 ///                                }, {torch::randn({2, 4})}, {"x"}}});
 /// \endcode
 ///
-/// \throws InputError no methods, a name that is not an identifier, listed twice, or that
-///   collides with the module's attributes or with a generated `train<M>` / `eval<M>`; inputs
-///   as for trace_function.
+/// A method listed several times under one name is traced once per listing (its variants) and
+/// dispatched on the values of its constant arguments (see Method); the traces are the methods
+/// `<M>__0`, `<M>__1`, ... (`train<M>__0`, ... with respect_mode).
+///
+/// \throws InputError no methods, a name that is not an identifier, or that collides with the
+///   module's attributes or with a generated method; variants that take different numbers or
+///   types of arguments, or repeat the same values; inputs as for trace_function.
 /// \throws TraceError as for trace_function; the message names the method and the mode.
 JITTRACE_API torch::jit::Module trace_module(torch::nn::Module& module,
                                              const std::vector<Method>& methods,
                                              const TraceOptions& options = {});
+
+/// Extra files of a saved module: name -> content (as torch::jit::ExtraFilesMap).
+using ExtraFiles = std::unordered_map<std::string, std::string>;
+
+/// The name of the extra file that holds jittrace's manifest in a saved file (in the archive:
+/// `extra/jittrace.json`).
+inline constexpr const char* kManifestFile = "jittrace.json";
+
+/// What a file saved by `jittrace.save` says about its traces: the manifest, a JSON extra file
+/// (schema in the README, "The manifest"). The fields below are the parts a C++ program needs;
+/// `json` holds everything, including what only Python uses (input and output structures).
+struct Manifest {
+  /// One traced method (a function's is `forward`).
+  struct Method {
+    std::string name;
+    /// Its arguments in order, as the traced method takes them.
+    std::vector<std::string> arguments;
+    /// "train" and "eval" (traced in both modes, dispatched by `training`), one of them, or ""
+    /// for a function.
+    std::vector<std::string> modes;
+    /// Per variant, the values of the arguments it was traced for (Python literals such as
+    /// `True`, `'relu'`, `None`; `<tensor>` for a tensor), in argument order.
+    std::vector<std::vector<std::pair<std::string, std::string>>> variants;
+  };
+  std::string json;
+  std::string format;  ///< "jittrace-manifest/1"
+  std::string jittrace_version;
+  std::string torch_version;
+  std::string kind;  ///< "module" or "function"
+  TraceOptions options;
+  std::vector<Method> methods;
+  /// Buffers that are not part of the source module's state_dict (`encoder.position_ids`).
+  std::vector<std::string> non_persistent_buffers;
+  /// The names of the user's own extra files saved along.
+  std::vector<std::string> extra_files;
+};
+
+/// The manifest of a file saved by `jittrace.save`, read without loading the module; nullopt
+/// for a TorchScript file without one (saved by torch.jit.save).
+/// \throws InputError the file is not a TorchScript archive, or its manifest is malformed.
+JITTRACE_API std::optional<Manifest> read_manifest(const std::string& path);
+
+/// A manifest from its JSON text. \throws InputError for malformed JSON or missing fields.
+JITTRACE_API Manifest parse_manifest(const std::string& json);
 
 namespace detail {
 template <typename Holder, std::size_t... I>
