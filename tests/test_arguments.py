@@ -245,3 +245,15 @@ def test_strict_refuses_a_plain_dict_but_not_a_structure():
     assert type(traced(X)) is Out
     with pytest.raises(RuntimeError, match=r"returned a dict at output\['a'\]"):
         jit_trace(lambda x: Out(a={"b": x}), X)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_check_inputs_compare_structures():
+    traced = jit_trace(lambda x: Features(x * 2, None), X, check_inputs=[(X + 1,)])
+    assert type(traced(X)) is Features
+
+    def branchy(x):
+        return Features(x * 2 if float(x.sum()) > 0 else x, None)
+
+    with pytest.raises(RuntimeError, match=r"output\[0\] differs from eager mode"):
+        jit_trace(branchy, X, check_inputs=[(-X,)])

@@ -410,7 +410,8 @@ def _after(target: str, *, built: bool) -> str:
         pytest.param(
             "inspect models.py",
             2,
-            "jittrace inspect: error: models.py is not a TorchScript file: PytorchStreamReader "
+            "jittrace inspect: error: [load] cannot read 'models.py' as a TorchScript file: "
+            "PytorchStreamReader "
             "failed reading zip archive: failed finding central directory. This is an internal "
             "miniz error. If you are seeing this error, there is a high likelihood that your "
             "checkpoint file is corrupted. This can happen if the checkpoint was not saved "
@@ -515,6 +516,9 @@ methods:
   forward\((?P=type) self, Tensor x\) -> Tensor    \[\d+ nodes\]
 parameters: 4 tensors, 44 elements, 176 B
 buffers: 3 tensors, 9 elements, 40 B
+manifest: traced by jittrace \S+ with torch \S+ \(a module; strict=True, respect_mode=True\)
+  forward\(x\): train and eval mode
+    returns Tensor
 submodules: 3
   fc: Linear
   bn: BatchNorm1d
@@ -543,7 +547,27 @@ def test_inspect_json(run_cli, net_file):
             {"name": "bn", "type": "BatchNorm1d"},
             {"name": "drop", "type": "Dropout"},
         ],
+        "manifest": jittrace.manifest(net_file),
     }
+
+
+def test_inspect_shows_the_manifest(run_cli, tmp_path):
+    from test_files import WithIds
+
+    traced = jittrace.jit_trace(WithIds(), torch.ones(1, 2), variants={"double": [False, True]})
+    jittrace.save(traced, tmp_path / "ids.pt", extra_files={"notes.txt": "v1"})
+    result = run_cli("inspect", "ids.pt")
+    assert (result.code, result.err) == (0, "")
+    manifest = result.out.split("\nmanifest: ", 1)[1].split("\nsubmodules:", 1)[0]
+    assert manifest.splitlines() == [
+        f"traced by jittrace {jittrace.__version__} with torch {torch.__version__} (a module; "
+        "strict=True, respect_mode=True)",
+        "  forward(x, double=False): train and eval mode",
+        "    variants: (double=False), (double=True)",
+        "    returns Out(logits=Tensor, hidden=Tensor)",
+        "  non-persistent buffers (not in state_dict): ids",
+        "  extra files: notes.txt",
+    ]
 
 
 def test_inspect_graph_prints_the_summary_then_the_graph(run_cli, net_file):

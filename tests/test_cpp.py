@@ -152,3 +152,33 @@ def test_example_traces_in_cpp_and_loads_in_python(cpp_example, tmp_path):
     assert torch.equal(loaded(x), train_out)
     assert not torch.equal(train_out, eval_out)
     print(f"example build: {seconds:.1f} s")
+
+
+def test_variants_keywords_and_manifest_in_cpp(cpp_tests, tmp_path):
+    from test_files import WithIds
+
+    model = WithIds()
+    x = torch.tensor([[1.0, -2.0]])
+    traced = jit_trace(model, x, variants={"double": [False, True]})
+    model_path, in_path, out_path = tmp_path / "m.pt", tmp_path / "in.pt", tmp_path / "out.pt"
+    jittrace.save(traced, model_path, extra_files={"notes.txt": "v1"})
+    torch.save({"args": (x,), "kwargs": {"double": True}}, str(in_path))  # a keyword call
+    result = subprocess.run(
+        [str(cpp_tests / "run_model"), str(model_path), str(in_path), str(out_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    train_out, eval_out, _ = torch.load(str(out_path))
+    assert type(eval_out) is tuple  # the namedtuple's TorchScript form
+    assert torch.equal(eval_out[0], model(x, double=True).logits)
+    assert torch.equal(train_out[0], eval_out[0])  # no dropout in this model
+    assert result.stdout.splitlines() == [
+        "format jittrace-manifest/1",
+        "kind module",
+        "method forward(x, double) modes train,eval variants 2",
+        "variant forward double=False",
+        "variant forward double=True",
+        "non_persistent ids",
+        "extra notes.txt",
+    ]

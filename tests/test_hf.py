@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jittrace
 import pytest
 import torch
 from jittrace import jit_trace
@@ -65,3 +66,78 @@ def test_bert_tuple_outputs_in_both_modes():
     e_hidden, e_pooled = model(ids)
     assert torch.allclose(hidden, e_hidden, atol=1e-5)
     assert torch.allclose(pooled, e_pooled, atol=1e-5)
+
+
+def tiny_bert() -> nn.Module:
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        num_hidden_layers=2, num_attention_heads=2, hidden_size=32, intermediate_size=64,
+        vocab_size=100,
+    )  # fmt: skip
+    return transformers.BertModel(config)
+
+
+def tiny_gpt2() -> nn.Module:
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=100, n_positions=64)
+    return transformers.GPT2LMHeadModel(config)
+
+
+def ids_and_mask(batch: int = 2, length: int = 12) -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.randint(0, 100, (batch, length))
+    mask = torch.ones(batch, length, dtype=torch.long)
+    mask[1, length - 4 :] = 0  # padding in the second sequence
+    return ids, mask
+
+
+def test_bert_as_is_returns_its_model_output(tmp_path):
+    model = tiny_bert()
+    ids, mask = ids_and_mask()
+    traced = jit_trace(model, ids, example_kwarg_inputs={"attention_mask": mask})
+    model.eval()
+    traced.eval()
+    other, other_mask = ids_and_mask(3, 9)
+    expected = model(other, attention_mask=other_mask)
+    for got in (
+        traced(other, attention_mask=other_mask),
+        jittrace.load(save_to(traced, tmp_path / "bert.pt"))(other, attention_mask=other_mask),
+    ):
+        assert type(got) is type(expected)
+        assert list(got.keys()) == ["last_hidden_state", "pooler_output"]
+        assert torch.allclose(got.last_hidden_state, expected.last_hidden_state, atol=1e-5)
+        assert torch.allclose(got.pooler_output, expected.pooler_output, atol=1e-5)
+    script = torch.jit.load(str(tmp_path / "bert.pt")).eval()(other, other_mask)
+    assert type(script) is dict and list(script) == ["last_hidden_state", "pooler_output"]
+
+
+def save_to(traced, path):
+    jittrace.save(traced, path)
+    return path
+
+
+def test_gpt2_as_is_returns_logits_and_a_cache_that_feeds_a_traced_decoding_step(tmp_path):
+    model = tiny_gpt2().eval()
+    ids, mask = ids_and_mask(2, 6)
+    mask[:] = 1
+    prefill = jit_trace(model, ids, example_kwarg_inputs={"attention_mask": mask})
+    prefill.eval()
+    out = prefill(ids, attention_mask=mask)
+    expected = model(ids, attention_mask=mask)
+    assert type(out) is type(expected)
+    assert type(out.cache) is type(expected.cache)
+    assert torch.allclose(out.logits, expected.logits, atol=1e-5)
+
+    # Greedy decoding: one traced step, fed back its own cache, against eager generation.
+    step_ids = out.logits[:, -1:].argmax(-1)
+    step = jit_trace(model, step_ids, example_kwarg_inputs={"cache": out.cache}, respect_mode=False)
+    traced_cache, eager_cache = out.cache, expected.cache
+    traced_token = eager_token = step_ids
+    for _ in range(4):
+        traced_out = step(traced_token, cache=traced_cache)
+        eager_out = model(eager_token, cache=eager_cache)
+        assert torch.allclose(traced_out.logits, eager_out.logits, atol=1e-5)
+        traced_cache, eager_cache = traced_out.cache, eager_out.cache
+        traced_token = traced_out.logits[:, -1:].argmax(-1)
+        eager_token = eager_out.logits[:, -1:].argmax(-1)
+        assert torch.equal(traced_token, eager_token)
+    assert traced_cache.get_seq_length() == eager_cache.get_seq_length() == 10

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ._errors import TraceCheckError
+from ._structures import Structure
 
 __all__ = ["check_against_eager", "compare_outputs", "run_seeded", "tolerances"]
 
@@ -72,7 +73,20 @@ def check_against_eager(
 
 
 def compare_outputs(expected: Any, actual: Any, where: str) -> None:
-    """Raises TraceCheckError naming the first output path where eager and traced differ."""
+    """Raises TraceCheckError naming the first output path where eager and traced differ.
+
+    Structures (namedtuples, dataclasses, ModelOutput) must be the same and are compared in
+    their script form, so paths index that form (``output[1]`` for a dataclass's 2nd field).
+    """
+    expected_structure, expected_form = Structure.of(expected)
+    actual_structure, actual_form = Structure.of(actual)
+    if not (expected_structure.plain and actual_structure.plain):
+        if expected_structure != actual_structure:
+            raise TraceCheckError(
+                f"{where}: output is {actual_structure.describe()} when traced, "
+                f"{expected_structure.describe()} in eager mode"
+            )
+        expected, actual = expected_form, actual_form
     _compare(expected, actual, where, "output")
 
 

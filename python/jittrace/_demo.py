@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ._api import jit_trace
+from ._files import load, save
 
 __all__ = ["DemoNet", "run_demo"]
 
@@ -82,11 +83,11 @@ def run_demo(out_dir: Path, log: Callable[[str], None]) -> tuple[str, bool]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     ours_path, theirs_path = out_dir / "demo_jittrace.pt", out_dir / "demo_torch_jit_trace.pt"
-    torch.jit.save(traced, str(ours_path))
+    save(traced, ours_path)
+    ours: torch.jit.ScriptModule = load(ours_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.save(theirs, str(theirs_path))
-        ours: torch.jit.ScriptModule = torch.jit.load(str(ours_path))
         theirs = torch.jit.load(str(theirs_path))
     log(f"saved and reloaded {ours_path} and {theirs_path}")
 

@@ -1,4 +1,5 @@
-"""What a TorchScript file holds: methods and signatures, modes, tensors, submodules, graphs."""
+"""What a TorchScript file holds: methods and signatures, modes, tensors, submodules, graphs,
+and what jittrace's manifest says about its traces."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ._structures import Structure, StructureUnavailable
 from ._torchscript import method_graph, method_names, method_schema, type_name
 
 __all__ = ["format_summary", "summarize"]
@@ -27,8 +29,10 @@ def _tensor_stats(tensors: list[torch.Tensor]) -> dict[str, int]:
     }
 
 
-def summarize(module: torch.jit.ScriptModule) -> dict[str, Any]:
-    """A JSON-ready description of a loaded TorchScript module."""
+def summarize(
+    module: torch.jit.ScriptModule, manifest: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A JSON-ready description of a loaded TorchScript module and its manifest (if any)."""
     names = [n for n in method_names(module) if not n.startswith("__")]
     methods = {
         name: {
@@ -49,7 +53,55 @@ def summarize(module: torch.jit.ScriptModule) -> dict[str, Any]:
         "parameters": _tensor_stats([p for _, p in module.named_parameters()]),
         "buffers": _tensor_stats([b for _, b in module.named_buffers()]),
         "submodules": submodules,
+        "manifest": manifest,
     }
+
+
+def _structure(data: Any) -> str:
+    try:
+        return Structure.from_json(data).describe()
+    except StructureUnavailable as e:
+        return f"(not available here: {e})"
+
+
+def _manifest_lines(manifest: dict[str, Any]) -> list[str]:
+    options = manifest["options"]
+    lines = [
+        f"manifest: traced by jittrace {manifest['jittrace_version']} with torch "
+        f"{manifest['torch_version']} (a {manifest['kind']}; strict={options['strict']}, "
+        f"respect_mode={options['respect_mode']})"
+    ]
+    for name, method in manifest["methods"].items():
+        modes = [m for m in method.get("modes", []) if m]
+        defaults = method.get("defaults", {})
+        arguments = ", ".join(
+            f"{a}={defaults[a]}" if a in defaults else a for a in method.get("arguments", [])
+        )
+        lines.append(f"  {name}({arguments})" + (f": {' and '.join(modes)} mode" if modes else ""))
+        variants = method.get("variants", [])
+        if len(variants) > 1 or any(variants):
+            shown = ", ".join(
+                "(" + ", ".join(f"{k}={v}" for k, v in variant.items()) + ")"
+                for variant in variants
+            )
+            lines.append(f"    variants: {shown}")
+        for argument, structure in (method.get("inputs") or {}).items():
+            lines.append(f"    {argument}: {_structure(structure)}")
+        outputs = method.get("outputs")
+        if outputs is None:
+            if "defaults" in method:
+                lines.append(f"    returns tuples and dicts: {method.get('unrecorded')}")
+            continue
+        shown_outputs = sorted({_structure(s) for per_mode in outputs for s in per_mode})
+        lines.append(f"    returns {' or '.join(shown_outputs)}")
+    for path, names in manifest.get("non_persistent_buffers", {}).items():
+        prefix = f"{path}." if path else ""
+        lines.append(
+            "  non-persistent buffers (not in state_dict): " + ", ".join(prefix + n for n in names)
+        )
+    if manifest.get("extra_files"):
+        lines.append(f"  extra files: {', '.join(manifest['extra_files'])}")
+    return lines
 
 
 def _bytes(n: int) -> str:
@@ -78,6 +130,8 @@ def format_summary(path: str, info: dict[str, Any]) -> str:
         lines.append(
             f"{kind}: {s['count']} tensors, {s['elements']:,} elements, {_bytes(s['bytes'])}"
         )
+    if info.get("manifest"):
+        lines.extend(_manifest_lines(info["manifest"]))
     lines.append(f"submodules: {len(info['submodules'])}")
     for sub in info["submodules"]:
         depth = sub["name"].count(".")

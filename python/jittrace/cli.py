@@ -27,7 +27,8 @@ from torch import nn
 from . import __version__, cmake_prefix_path
 from ._api import jit_trace, jit_trace_module
 from ._check import compare_outputs, run_seeded
-from ._errors import TraceCheckError
+from ._errors import InputError, TraceCheckError
+from ._files import load, manifest, save
 from ._interface import TracedFunction
 from ._torchscript import method_graph
 
@@ -231,7 +232,7 @@ def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
         progress.log(f"checked {len(checks)} further input(s) against eager: same outputs")
 
     out = Path(args.output)
-    progress.stage(f"saving {out}", lambda: torch.jit.save(traced, str(out)))
+    progress.stage(f"saving {out}", lambda: save(traced, str(out)))
     loaded = progress.stage(f"reloading {out}", lambda: torch.jit.load(str(out)))
     # Eval before train: a train-mode forward updates batch-norm statistics.
     for mode in sorted(modes, key=lambda m: m != "eval"):
@@ -271,12 +272,15 @@ def _run_inspect(args: argparse.Namespace, progress: Progress) -> int:
         raise UsageError(f"{path}: no such file")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(str(path))
+            warnings.simplefilter("ignore", UserWarning)  # unimportable structures: shown below
+            module = load(str(path))
+            data = manifest(str(path))
+    except InputError as e:  # names the file and what is wrong with it
+        raise UsageError(str(e).strip().splitlines()[0]) from e
     except Exception as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UsageError(f"{path} is not a TorchScript file: {first_line}") from e
-    info = summarize(module)
+    info = summarize(module, data)
     if args.graph:
         if args.graph not in info["methods"]:
             raise UsageError(
