@@ -11,5 +11,7 @@ void init_errors(pybind11::module_& m);
 void init_trace(pybind11::module_& m);
 /// Modules: trace_module over the Python module access of mirror.cpp.
 void init_modes(pybind11::module_& m);
+/// Graph passes: trace report findings, devices that follow an input, inference files.
+void init_passes(pybind11::module_& m);
 
 }  // namespace jittrace::python

@@ -9,4 +9,5 @@ PYBIND11_MODULE(_C, m) {
   jittrace::python::init_errors(m);
   jittrace::python::init_trace(m);
   jittrace::python::init_modes(m);
+  jittrace::python::init_passes(m);
 }
