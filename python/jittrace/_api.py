@@ -6,14 +6,14 @@ import contextlib
 import inspect
 import types
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 from torch.jit._script import RecursiveScriptModule
 
-from . import _C
+from . import _C, _report
 from ._check import check_against_eager
 from ._errors import InputError, warn_from_caller
 from ._torchscript import compiled_methods, script_exports, wrap
@@ -29,6 +29,11 @@ def jit_trace(
     check_inputs: Sequence[Any] | None = None,
     record_source_locations: bool = False,
     example_kwarg_inputs: Mapping[str, Any] | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    report: bool = False,
+    fail_on: str | Collection[str] | None = None,
+    probe_sizes: bool = False,
     **named_inputs: Any,
 ) -> torch.jit.ScriptFunction[Any, Any] | torch.jit.ScriptModule:
     """Traces a function, or the ``forward`` of a module, into TorchScript.
@@ -66,9 +71,26 @@ def jit_trace(
             argument given, by position or keyword, becomes an input of the trace named after
             its parameter, so the traced function takes it by position (in signature order)
             and by name. Parameters not given keep their defaults, baked into the trace.
+        atol: Absolute tolerance of the ``check_inputs`` comparisons (default 1e-5): an
+            element passes when ``|traced - eager| <= atol + rtol * |eager|``.
+        rtol: Relative tolerance of the ``check_inputs`` comparisons (default 1e-5).
+        report: Attach a ``jittrace.TraceReport`` to the result as ``.trace_report``:
+            TracerWarnings with the user's ``file.py:LINE``, input sizes baked into the graph,
+            device constants, random operations, and the largest differences found by
+            ``check_inputs`` per method, mode and output path.
+        fail_on: Kinds of findings that raise ``TraceReportError`` instead (for CI):
+            ``"warnings"``, ``"specialized"``, ``"devices"``, ``"random"``, a list of them, or
+            ``"all"``. Implies ``report``.
+        probe_sizes: Find specialised sizes by tracing again with each input dimension one
+            larger (one trace per dimension) instead of from the graph alone. Implies
+            ``report``.
 
     Returns:
         A ``torch.jit.ScriptFunction``, or a ``torch.jit.ScriptModule`` for a module.
+
+    Devices taken from a tensor (``torch.zeros(n, device=x.device)``, ``y.to(x.device)``)
+    follow that tensor in the trace instead of becoming constants, so a trace made on CPU runs
+    on another device.
 
     Raises:
         InputError: (a ``TypeError``) ``func`` is not callable, an example input is not a
@@ -76,6 +98,7 @@ def jit_trace(
         TraceError: (a ``RuntimeError``) the trace cannot become TorchScript, e.g. ``func``
             returned ``None`` or a number.
         TraceCheckError: an output differs from eager on one of ``check_inputs``.
+        TraceReportError: the report has a finding of a kind named in ``fail_on``.
 
     Exceptions raised by ``func`` itself propagate unchanged.
 
@@ -91,10 +114,14 @@ def jit_trace(
             "pass them positionally in the order of the function's arguments, or by keyword "
             "in example_kwarg_inputs"
         )
-    return _trace(
+    request = _report.Request(
+        api, func, {None: (example_inputs, example_kwarg_inputs)}, strict, report, fail_on,
+        probe_sizes, atol, rtol,
+    )  # fmt: skip
+    return _report.run(request, lambda: _trace(
         api, func, example_inputs, strict, respect_mode, check_inputs, record_source_locations,
         example_kwarg_inputs,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _trace(
@@ -151,7 +178,7 @@ def _trace(
             where = f"[{api}] check_inputs[{i}]"
             positional, keywords = _split_check(args)
             _bind(api, func, f"check_inputs[{i}]: {_describe(func)}", positional, keywords)
-            check_against_eager(func, traced, positional, where, keywords)
+            check_against_eager(func, traced, positional, where, keywords, method=_describe(func))
     return traced
 
 
@@ -163,6 +190,11 @@ def jit_trace_module(
     check_inputs: Sequence[Mapping[str, Any]] | None = None,
     record_source_locations: bool = False,
     example_kwarg_inputs: Mapping[str, Mapping[str, Any]] | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    report: bool = False,
+    fail_on: str | Collection[str] | None = None,
+    probe_sizes: bool = False,
     **method_inputs: Any,
 ) -> torch.jit.ScriptModule:
     """Traces methods of a module into a ``torch.jit.ScriptModule``.
@@ -200,6 +232,9 @@ def jit_trace_module(
         **method_inputs: Method names and their example inputs: ``forward=(x, mask)``,
             ``encode=tokens``. A tensor or dict counts as one argument; a tuple (or list) holds
             the positional arguments.
+        atol, rtol, report, fail_on, probe_sizes: See ``jit_trace``; the report covers every
+            traced method in every traced mode, and ``probe_sizes`` traces again in the
+            module's current mode.
 
     Returns:
         A ``torch.jit.ScriptModule``.
@@ -209,6 +244,7 @@ def jit_trace_module(
             or inputs are missing or not tensors.
         TraceError: (a ``RuntimeError``) a trace cannot become TorchScript.
         TraceCheckError: an output differs from eager on one of ``check_inputs``.
+        TraceReportError: the report has a finding of a kind named in ``fail_on``.
 
     >>> import torch, jittrace
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.5))
@@ -234,9 +270,13 @@ def jit_trace_module(
             )
         kwargs[name] = dict(value)
     inputs = {name: () for name in kwargs} | method_inputs
-    return _trace_module(
+    request = _report.Request(
+        api, mod, {name: (args, kwargs.get(name)) for name, args in inputs.items()}, strict,
+        report, fail_on, probe_sizes, atol, rtol,
+    )  # fmt: skip
+    return _report.run(request, lambda: _trace_module(
         api, mod, inputs, strict, respect_mode, checks, record_source_locations, kwargs
-    )
+    ))  # fmt: skip
 
 
 def _trace_module(
@@ -387,8 +427,9 @@ def _check_module(
                     where = f"{_check_label(api, i, name)} ({'train' if mode else 'eval'} mode)"
                     positional, keywords = _split_check(inputs)
                     check_against_eager(
-                        eager, getattr(traced, name), _method_args(positional), where, keywords
-                    )
+                        eager, getattr(traced, name), _method_args(positional), where, keywords,
+                        method=name, mode="train" if mode else "eval",
+                    )  # fmt: skip
     finally:
         for m, training in flags:
             m.training = training

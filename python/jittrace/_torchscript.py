@@ -27,6 +27,7 @@ __all__ = [
     "script_exports",
     "type_name",
     "wrap",
+    "wrap_plain",
 ]
 
 _CONTAINERS = (nn.ModuleList, nn.Sequential, nn.ModuleDict)
@@ -121,6 +122,12 @@ def wrap(cpp: torch._C.ScriptModule, modules: list[tuple[str, nn.Module]]) -> Re
     traced = _wrap_lazily(cpp, "", non_persistent)
     _index_containers(modules, traced)
     return traced
+
+
+def wrap_plain(cpp: torch._C.ScriptModule) -> RecursiveScriptModule:
+    """The ScriptModule around a C++ module that has no nn.Module behind it (a frozen copy)."""
+    module: RecursiveScriptModule = torch.jit._recursive.wrap_cpp_module(cpp)
+    return module
 
 
 _exports: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
