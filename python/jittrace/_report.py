@@ -160,8 +160,8 @@ class TraceReport:
     >>> import torch, jittrace
     >>> def flatten(x):
     ...     return x.view(int(x.shape[0]), -1)
-    >>> traced = jittrace.jit_trace(flatten, torch.randn(3, 4), report=True)  # doctest: +SKIP
-    >>> [(f.input, f.dim, f.size) for f in traced.trace_report.specialized]  # doctest: +SKIP
+    >>> traced = jittrace.jit_trace(flatten, torch.randn(3, 4), report=True)
+    >>> [(f.input, f.dim, f.size) for f in traced.trace_report.specialized]
     [('x', 0, 3)]
     """
 
