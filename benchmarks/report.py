@@ -18,6 +18,7 @@ GROUP_TITLES = {
     "trace_time": "Trace time (median per trace; the module starts in train mode)",
     "call": "Call overhead on a tiny input (median per call, eval mode)",
     "latency": "Traced forward latency, eval mode, no_grad (median per call)",
+    "inference": "Files optimized for inference, saved and loaded: latency, no_grad (median per call)",
     "memory": "Memory",
     "scaling": "Scaling: trace time of nn.TransformerEncoder (d_model 256)",
 }
@@ -25,6 +26,7 @@ BASELINE = {
     "trace_time": "torch_jit_trace",
     "call": "torch_jit_trace",
     "latency": "eager",
+    "inference": "eager",
     "scaling": "torch_jit_trace",
 }
 

@@ -188,6 +188,52 @@ def latency(res: Results, cfg: Config, models: list[Model], log: Callable[[str],
         _add(res, "latency", m.name, samples)
 
 
+# ---- 3b. Inference files -------------------------------------------------------------------------
+
+INFERENCE_MODELS = ("convnet", "transformer6")
+
+
+def _reloaded(module: Any) -> Any:
+    """`module` saved to a file and loaded back, as a user of the file runs it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.pt")
+        torch.jit.save(module, path)
+        return torch.jit.load(path)
+
+
+def inference(res: Results, cfg: Config, models: list[Model], log: Callable[[str], None]) -> None:
+    """Latency (eval, no_grad) of files written for inference, after save and load, vs eager:
+    jittrace.optimize_for_inference (freeze + torch's inference passes, MKLDNN weights made
+    saveable), the same without MKLDNN, and torch.jit.freeze alone."""
+    for m in models:
+        if m.name not in INFERENCE_MODELS:
+            continue
+        log(f"inference: {m.name}")
+        obj = m.build().eval()
+        x = m.inputs()
+        traced = jittrace.jit_trace(obj, *x)
+        optimized = _reloaded(jittrace.optimize_for_inference(traced))
+        no_mkldnn = _reloaded(jittrace.optimize_for_inference(traced, mkldnn=False))
+        frozen = _reloaded(torch.jit.freeze(traced.eval()))
+        candidates = {
+            "eager": lambda: obj(*x),
+            "jittrace_optimized": lambda: optimized(*x),
+            "jittrace_optimized_no_mkldnn": lambda: no_mkldnn(*x),
+            "torch_jit_freeze": lambda: frozen(*x),
+        }
+        with torch.no_grad():
+            expected = obj(*x)
+            for name, fn in candidates.items():
+                for _ in range(3):  # the profiling executor optimizes after a few runs
+                    out = fn()
+                if not torch.allclose(out, expected, rtol=1e-5, atol=1e-5):
+                    res.skipped[f"inference/{m.name}/{name}"] = "does not match eager"
+            samples = measure_interleaved(
+                candidates, repeats=cfg.call_repeats, sample_seconds=cfg.sample_seconds
+            )
+        _add(res, "inference", m.name, samples)
+
+
 # ---- 4. Memory ----------------------------------------------------------------------------------
 
 
@@ -291,6 +337,7 @@ def targets(res: Results, cfg: Config, models: list[Model], groups: tuple[str, .
         "function_trace": "trace_time", "module_trace": "trace_time",
         "module_trace_single": "trace_time", "per_mode": "trace_time", "call": "call",
         "latency": "latency", "memory": "memory", "scaling": "scaling",
+        "inference": "inference",
     }  # fmt: skip
     skip = {target for target, group in group_of.items() if group not in groups}
     for m in models:
@@ -351,6 +398,13 @@ def targets(res: Results, cfg: Config, models: list[Model], groups: tuple[str, .
                 f"latency/{m.name}/eager",
                 1.0,
             )
+    add(
+        "inference/convnet",
+        "convnet (conv + BatchNorm): optimized inference file, loaded, vs eager (eval)",
+        "inference/convnet/jittrace_optimized",
+        "inference/convnet/eager",
+        0.8,
+    )
     n = cfg.traces_for_rss
     if n == 1000:
         add(
@@ -384,7 +438,7 @@ def targets(res: Results, cfg: Config, models: list[Model], groups: tuple[str, .
         t.met = t.ratio <= t.limit
 
 
-GROUPS = ("trace_time", "scaling", "call", "latency", "memory")
+GROUPS = ("trace_time", "scaling", "call", "latency", "inference", "memory")
 
 
 def run(
@@ -422,6 +476,8 @@ def _parts(group: str, cfg: Config, models: list[Model]) -> list[str]:
         return [m.name for m in models]
     if group == "latency":
         return [m.name for m in models if not m.function]
+    if group == "inference":
+        return [m.name for m in models if m.name in INFERENCE_MODELS]
     if group == "scaling":
         return [str(layers) for layers in cfg.layers]
     return [""]
@@ -446,6 +502,7 @@ def run_part(
         "scaling": lambda: scaling(res, cfg, [int(part)] if part else cfg.layers, log),
         "call": lambda: call_overhead(res, cfg, log),
         "latency": lambda: latency(res, cfg, some, log),
+        "inference": lambda: inference(res, cfg, some, log),
         # Last in GROUPS: its 268 MB model leaves the allocator in a state that slows what follows
         # when groups share a process (--no-isolate).
         "memory": lambda: memory(res, cfg, log),

@@ -257,3 +257,17 @@ def test_check_inputs_compare_structures():
 
     with pytest.raises(RuntimeError, match=r"output\[0\] differs from eager mode"):
         jit_trace(branchy, X, check_inputs=[(-X,)])
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+@pytest.mark.parametrize("probe_sizes", [False, True])
+def test_the_report_reads_every_variant(probe_sizes):
+    def f(x, k: int = 1):
+        return x.view(int(x.shape[0]), -1) * k if k == 1 else x * k
+
+    traced = jit_trace(
+        f, torch.ones(4, 3), variants={"k": [1, 2]}, report=True, probe_sizes=probe_sizes
+    )
+    (size,) = traced.trace_report.specialized
+    assert (size.input, size.dim, size.size) == ("x", 0, 4)
+    assert "aten::view" in size.ops

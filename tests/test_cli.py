@@ -363,11 +363,28 @@ def _after(target: str, *, built: bool) -> str:
             id="method-of-a-function",
         ),
         pytest.param(
-            "trace models.py:Net --input torch.ones(1,8) --method encode=torch.ones(1,8)",
+            "trace models.py:Net --input torch.ones(1,8) --method forward=torch.ones(1,8)",
             2,
             _after("models.py:Net", built=True)
-            + "jittrace trace: error: use either --input (for forward) or --method, not both\n",
-            id="input-and-method",
+            + "jittrace trace: error: forward is given twice (by --input and by --method "
+            "forward=...)\n",
+            id="forward-by-input-and-method",
+        ),
+        pytest.param(
+            "trace models.py:double --input torch.ones(1) --input torch.ones(1) --optimize",
+            2,
+            _after("models.py:double", built=True)
+            + "jittrace trace: error: --optimize needs a module TARGET: a function has no "
+            "parameters to freeze\n",
+            id="optimize-a-function",
+        ),
+        pytest.param(
+            "trace models.py:Net --input torch.ones(2,8) --mode train --optimize",
+            2,
+            _after("models.py:Net", built=True)
+            + "jittrace trace: error: --optimize writes an eval-mode file: trace with --mode eval "
+            "or both\n",
+            id="optimize-train-mode",
         ),
         pytest.param(
             "trace models.py:Net --method encode=torch.ones(2,8) --check torch.ones(2,8)",
@@ -484,6 +501,19 @@ def test_verbose_shows_the_traceback_and_the_whole_message(
             # Newer Pythons (3.12.8, 3.13.1) print the choices without quotes.
             r"jittrace trace: error: argument --mode: invalid choice: 'sideways' "
             r"\(choose from '?both'?, '?train'?, '?eval'?\)",
+        ),
+        (
+            "trace models.py:Net -o out.pt --atol=-1",
+            r"jittrace trace: error: argument --atol: must be a finite number >= 0, not -1",
+        ),
+        (
+            "trace models.py:Net -o out.pt --rtol nan",
+            r"jittrace trace: error: argument --rtol: must be a finite number >= 0, not nan",
+        ),
+        (
+            "trace models.py:Net -o out.pt --fail-on warning",
+            r"jittrace trace: error: argument --fail-on: invalid choice: 'warning' \(choose from "
+            r"'?warnings'?, '?specialized'?, '?devices'?, '?random'?, '?all'?\)",
         ),
     ],
 )
@@ -701,3 +731,211 @@ def test_python_dash_m_exits_with_the_code_of_main(tmp_path):
     )
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == "jittrace inspect: error: missing.pt: no such file\n"
+
+
+# ---- the report, --json, --optimize ------------------------------------------------------------
+
+REPORT_MODELS = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 4)
+            self.drop = nn.Dropout(0.1)
+
+        def forward(self, x):
+            batch = int(x.shape[0])  # a Python int: baked into the trace
+            return self.drop(self.fc(x)).view(batch, 2, 2) + torch.ones(1)
+
+        def encode(self, x):
+            return self.fc(x)
+
+
+    class Drifts(nn.Module):
+        '''Eager results drift by 1e-3 after the first call (the trace's).'''
+
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return x + (0.0 if self.calls == 1 else 1e-3)
+
+
+    class ConvBN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.bn = nn.BatchNorm2d(8)
+            self.drop = nn.Dropout(0.5)
+
+        def forward(self, x):
+            return self.drop(torch.relu(self.bn(self.conv(x))))
+    """
+)
+
+
+@pytest.fixture
+def report_models(tmp_path: Path) -> Path:
+    path = tmp_path / "mymodels.py"
+    path.write_text(REPORT_MODELS)
+    return path
+
+
+def _documented_json() -> dict[str, Any]:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    (block,) = re.findall(r"```json\n(.*?)```", readme, flags=re.S)
+    return json.loads(block)
+
+
+def _documented_command() -> list[str]:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    command = next(
+        block
+        for block in re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+        if "--json" in block and "mymodels.py" in block
+    )
+    import shlex
+
+    return shlex.split(command.replace("\\\n", " "))[1:]  # without "jittrace"
+
+
+def _same_shape(documented: Any, actual: Any, where: str = "") -> None:
+    """`actual` has the documented keys and value types (None documents an optional value)."""
+    if isinstance(documented, dict):
+        assert isinstance(actual, dict), where
+        assert set(actual) == set(documented), (where, sorted(actual), sorted(documented))
+        for key in documented:
+            _same_shape(documented[key], actual[key], f"{where}.{key}")
+    elif isinstance(documented, list):
+        assert isinstance(actual, list), where
+        for item in actual:
+            _same_shape(documented[0], item, f"{where}[]")
+    elif documented is not None:
+        kinds = (int, float) if isinstance(documented, (int, float)) else type(documented)
+        assert isinstance(actual, kinds) and not (
+            isinstance(actual, bool) and not isinstance(documented, bool)
+        ), (where, documented, actual)
+
+
+def test_json_follows_the_documented_schema(run_cli, report_models, tmp_path):
+    documented = _documented_json()
+    args = _documented_command()
+    assert args[:2] == ["trace", "mymodels.py:Net"]
+    with pytest.warns(torch.jit.TracerWarning):
+        result = run_cli(*args)
+    assert result.code == 0, result.err
+    data = json.loads(result.out)  # stdout is the JSON object alone
+    _same_shape(documented, data)
+    assert data["schema"] == documented["schema"] == cli.SCHEMA
+    assert (data["ok"], data["error"], data["kind"], data["modes"]) == (
+        True,
+        None,
+        "module",
+        ["train", "eval"],
+    )
+    [warning] = data["warnings"]
+    assert warning["kind"] == "tensor_to_python"
+    assert warning["source"] == f"{report_models}:13"
+    assert data["specialized"] == documented["specialized"]
+    [device] = data["devices"]
+    assert (device["op"], device["device"], device["source"]) == (
+        "aten::ones",
+        "cpu",
+        f"{report_models}:14",
+    )
+    assert data["random"] == documented["random"]
+    assert {(c["mode"], c["on"]) for c in data["checks"]} == {
+        (mode, on) for mode in ("train", "eval") for on in ("check_inputs", "saved_file")
+    }
+    assert all(c["ok"] and c["max_abs_diff"] == 0.0 for c in data["checks"])
+    assert set(data["timings"]) == {"load", "build", "trace", "save", "reload", "verify"}
+    size = (tmp_path / "net.pt").stat().st_size
+    assert data["file"] == {"path": "net.pt", "size": size}
+    assert "saved net.pt" in result.err  # the summary goes to stderr with --json
+
+
+def test_tolerances_decide_the_checks(run_cli, report_models):
+    args = ["trace", "mymodels.py:Drifts", "-o", "d.pt", "--input", "torch.ones(3)"]
+    args += ["--check", "torch.full((3,), 2.0)", "--json", "-q"]
+    failed = run_cli(*args)
+    assert failed.code == 1
+    data = json.loads(failed.out)
+    assert data["ok"] is False
+    assert re.search(
+        r"largest absolute difference 0\.000999\d* \(rtol=1e-05, atol=1e-05\)$", data["error"]
+    )
+    assert data["file"] is None
+    [first, *_] = data["checks"]
+    assert first["ok"] is False
+    assert first["max_abs_diff"] == pytest.approx(1e-3, rel=1e-3)
+    assert first["max_rel_diff"] == pytest.approx(1e-3 / 2.001, rel=1e-3)
+    passed = run_cli(*args, "--atol", "2e-3", "--rtol", "0")
+    assert passed.code == 0, passed.err
+    data = json.loads(passed.out)
+    assert data["ok"] and data["file"]["path"] == "d.pt"
+    assert all(c["ok"] for c in data["checks"])
+
+
+def test_warnings_as_errors_exit_1_with_the_report(run_cli, report_models, tmp_path):
+    args = ["trace", "mymodels.py:Net", "-o", "net.pt", "--input", "torch.randn(4, 8)"]
+    with pytest.warns(torch.jit.TracerWarning):
+        result = run_cli(*args, "--warnings-as-errors", "--json", "-q")
+    assert result.code == 1
+    data = json.loads(result.out)
+    assert data["ok"] is False
+    assert data["error"].startswith(
+        "[jit_trace_module] the trace has 1 finding(s) of a kind that fail_on makes an error "
+        "(warnings): TracerWarning (tensor_to_python)"
+    )
+    assert len(data["warnings"]) == 1 and data["file"] is None
+    assert result.err.startswith("jittrace trace: findings: [jit_trace_module] the trace has")
+    assert not (tmp_path / "net.pt").exists()
+    with pytest.warns(torch.jit.TracerWarning):
+        random = run_cli(*args, "--fail-on", "random", "--fail-on", "devices", "-q")
+    assert random.code == 1
+    assert "(devices, random): forward (train+eval mode): device 'cpu'" in random.err
+    with pytest.warns(torch.jit.TracerWarning):
+        shown = run_cli(*args, "--report", "--mode", "eval")
+    assert shown.code == 0
+    assert "report:\n  TracerWarning (tensor_to_python) at " in shown.err
+    assert "\n  forward: x.shape[0] = 4 is a constant of aten::view (from the graph)\n" in shown.err
+
+
+def test_input_and_method_together(run_cli, report_models, tmp_path):
+    args = ["trace", "mymodels.py:Net", "-o", "net.pt", "--input", "torch.randn(4, 8)"]
+    with pytest.warns(torch.jit.TracerWarning):
+        result = run_cli(*args, "--method", "encode=torch.randn(2, 8)", "-q")
+    assert result.code == 0, result.err
+    assert "forward, encode traced in train and eval mode" in result.out
+    assert loaded_methods(tmp_path / "net.pt") == [
+        "encode",
+        "evalencode",
+        "evalforward",
+        "forward",
+        "trainencode",
+        "trainforward",
+    ]
+
+
+def test_optimize_writes_an_inference_file(run_cli, report_models, tmp_path):
+    args = ["trace", "mymodels.py:ConvBN", "-o", "opt.pt", "--input", "torch.randn(2, 3, 8, 8)"]
+    result = run_cli(*args, "--optimize", "--json", "-q")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["optimized"] is True
+    assert "optimize" in data["timings"]
+    assert {(c["mode"], c["on"]) for c in data["checks"]} == {("eval", "saved_file")}
+    loaded = torch.jit.load(str(tmp_path / "opt.pt"))
+    assert loaded._c._method_names() == ["forward"]
+    assert "batch_norm" not in loaded.code
+    model = runpy.run_path(str(report_models))["ConvBN"]().eval()
+    x = torch.randn(3, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x), rtol=1e-5, atol=1e-5)

@@ -774,6 +774,58 @@ CASES = [
          r"^\[read_manifest\] cannot read '.*test_errors\.py' as a TorchScript file: "
          r"PytorchStreamReader failed reading zip archive"),
 
+    # ---- The trace report, check tolerances, inference files -----------------------------------
+    case("report-not-a-flag", lambda: jit_trace(identity, X, report="yes"), jittrace.InputError,
+         r"^\[jit_trace\] report must be True or False, not 'yes'$"),
+    case("probe-sizes-not-a-flag",
+         lambda: jit_trace_module(Small(), forward=torch.randn(2, 3), probe_sizes=1),
+         jittrace.InputError, r"^\[jit_trace_module\] probe_sizes must be True or False, not 1$"),
+    case("atol-negative", lambda: jit_trace(identity, X, atol=-1), jittrace.InputError,
+         r"^\[jit_trace\] atol must be a finite number >= 0, not -1$"),
+    case("rtol-nan", lambda: jit_trace(identity, X, rtol=float("nan")), jittrace.InputError,
+         r"^\[jit_trace\] rtol must be a finite number >= 0, not nan$"),
+    case("rtol-a-string", lambda: jit_trace(identity, X, rtol="1e-3"), jittrace.InputError,
+         r"^\[jit_trace\] rtol must be a finite number >= 0, not '1e-3'$"),
+    case("fail-on-unknown-kind",
+         lambda: jit_trace_module(Small(), forward=torch.randn(2, 3), fail_on=["warning"]),
+         jittrace.InputError,
+         r"^\[jit_trace_module\] fail_on: 'warning' is not a kind of finding; kinds: warnings, "
+         r"specialized, devices, random \(or 'all'\)$"),
+    case("fail-on-not-a-list", lambda: jit_trace(identity, X, fail_on=3), jittrace.InputError,
+         r"^\[jit_trace\] fail_on must be a kind of finding or a list of them, not int$"),
+    case("fail-on-a-tracer-warning",
+         lambda: jit_trace(branches_on_the_sign, X, fail_on="warnings"), jittrace.TraceReportError,
+         r"^\[jit_trace\] the trace has 1 finding\(s\) of a kind that fail_on makes an error "
+         r"\(warnings\): TracerWarning \(tensor_to_python\) at .*test_errors\.py:\d+: Converting "
+         r"a tensor to a Python boolean", tracer_warns=True),
+    case("fail-on-random-ops",
+         lambda: jit_trace_module(nn.Dropout(), forward=X, fail_on="random"),
+         jittrace.TraceReportError,
+         r"^\[jit_trace_module\] the trace has 1 finding\(s\) of a kind that fail_on makes an "
+         r"error \(random\): forward \(train mode\): aten::dropout draws random numbers$"),
+    case("optimize-a-function",
+         lambda: jittrace.optimize_for_inference(jit_trace(identity, X)), jittrace.InputError,
+         r"^\[optimize_for_inference\] traced must be a torch\.jit\.ScriptModule \(a traced "
+         r"module\), not ScriptFunction; a traced function has no parameters to freeze$"),
+    case("optimize-unknown-method",
+         lambda: jittrace.optimize_for_inference(
+             jit_trace(Small(), torch.randn(2, 3)), methods=["decode"]),
+         jittrace.InputError,
+         r"^\[optimize_for_inference\] 'decode' is not a method of the module; methods: "
+         r"trainforward, evalforward, forward$"),
+    case("optimize-methods-a-string",
+         lambda: jittrace.optimize_for_inference(
+             jit_trace(Small(), torch.randn(2, 3)), methods="forward"),
+         jittrace.InputError,
+         r"^\[optimize_for_inference\] methods must be a list of method names, not 'forward'$"),
+    case("optimize-train-mode-only",
+         lambda: jittrace.optimize_for_inference(
+             jit_trace(Small(), torch.randn(2, 3), respect_mode=False)),
+         jittrace.InputError,
+         r"^\[optimize_for_inference\] 'forward' was traced in train mode only; an inference "
+         r"file needs its eval-mode trace: trace the module in eval mode, or in both modes "
+         r"\(respect_mode\)$"),
+
     # ---- Calling a traced function with inputs it was not traced for: torch's errors ---------
     case("call-longer-list", lambda: traced_stack()([X, X, X]), RuntimeError,
          r"(?s)^The following operation failed in the TorchScript interpreter\..*"

@@ -78,7 +78,8 @@ std::optional<TypePtr> unify(const TypePtr& a, const TypePtr& b) {
 
 std::string union_of(const std::vector<TypePtr>& types) {
   std::vector<TypePtr> unique;
-  for (const auto& t : types) {
+  for (const auto& shaped : types) {
+    const auto t = c10::unshapedType(shaped);
     bool seen = false;
     for (const auto& u : unique) seen = seen || *u == *t;
     if (!seen) unique.push_back(t);

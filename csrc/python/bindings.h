@@ -13,4 +13,7 @@ void init_trace(pybind11::module_& m);
 void init_modes(pybind11::module_& m);
 void init_files(pybind11::module_& m);
 
+/// Graph passes: trace report findings, devices that follow an input, inference files.
+void init_passes(pybind11::module_& m);
+
 }  // namespace jittrace::python

@@ -10,4 +10,5 @@ PYBIND11_MODULE(_C, m) {
   jittrace::python::init_trace(m);
   jittrace::python::init_modes(m);
   jittrace::python::init_files(m);
+  jittrace::python::init_passes(m);
 }

@@ -22,6 +22,7 @@ check_torch_version(_build_info.TORCH_VERSION)
 
 from . import _C  # noqa: E402
 from ._api import jit_trace, jit_trace_module  # noqa: E402
+from ._check import CheckResult  # noqa: E402
 from ._compat import trace, trace_module  # noqa: E402
 from ._errors import (  # noqa: E402
     InputError,
@@ -29,9 +30,18 @@ from ._errors import (  # noqa: E402
     JittraceError,
     TraceCheckError,
     TraceError,
+    TraceReportError,
 )
 from ._files import load, manifest, save  # noqa: E402
+from ._inference import optimize_for_inference  # noqa: E402
 from ._interface import TracedFunction  # noqa: E402
+from ._report import (  # noqa: E402
+    DeviceConstant,
+    RandomOp,
+    SpecializedSize,
+    TraceReport,
+    TracerWarningFinding,
+)
 from ._structures import StructureUnavailable  # noqa: E402
 
 __version__: str = _build_info.VERSION
@@ -42,19 +52,27 @@ cmake_prefix_path: str = os.path.join(os.path.dirname(__file__), "share", "cmake
 
 __all__ = [
     "BUILD_INFO",
+    "CheckResult",
+    "DeviceConstant",
     "InputError",
     "InternalError",
     "JittraceError",
+    "RandomOp",
+    "SpecializedSize",
     "StructureUnavailable",
     "TraceCheckError",
     "TraceError",
+    "TraceReport",
+    "TraceReportError",
     "TracedFunction",
+    "TracerWarningFinding",
     "__version__",
     "cmake_prefix_path",
     "jit_trace",
     "jit_trace_module",
     "load",
     "manifest",
+    "optimize_for_inference",
     "save",
     "trace",
     "trace_module",

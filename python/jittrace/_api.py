@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import inspect
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from . import _C
+from . import _C, _report
 from ._arguments import argument_names, plan, signature_of, variant_overrides
 from ._check import check_against_eager
 from ._errors import InputError, warn_from_caller
@@ -29,6 +29,11 @@ def jit_trace(
     record_source_locations: bool = False,
     example_kwarg_inputs: Mapping[str, Any] | None = None,
     variants: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    report: bool = False,
+    fail_on: str | Collection[str] | None = None,
+    probe_sizes: bool = False,
     **named_inputs: Any,
 ) -> torch.jit.ScriptFunction[Any, Any] | TracedFunction | torch.jit.ScriptModule:
     """Traces a function, or the ``forward`` of a module, into TorchScript.
@@ -83,10 +88,27 @@ def jit_trace(
             combination (``{"return_features": [False, True], "mask": [m, None]}``); a list of
             dicts traces each, as the example arguments with those replaced
             (``[{}, {"mask": None}]``).
+        atol: Absolute tolerance of the ``check_inputs`` comparisons (default 1e-5): an
+            element passes when ``|traced - eager| <= atol + rtol * |eager|``.
+        rtol: Relative tolerance of the ``check_inputs`` comparisons (default 1e-5).
+        report: Attach a ``jittrace.TraceReport`` to the result as ``.trace_report``:
+            TracerWarnings with the user's ``file.py:LINE``, input sizes baked into the graph,
+            device constants, random operations, and the largest differences found by
+            ``check_inputs`` per method, mode and output path.
+        fail_on: Kinds of findings that raise ``TraceReportError`` instead (for CI):
+            ``"warnings"``, ``"specialized"``, ``"devices"``, ``"random"``, a list of them, or
+            ``"all"``. Implies ``report``.
+        probe_sizes: Find specialised sizes by tracing again with each input dimension one
+            larger (one trace per dimension) instead of from the graph alone. Implies
+            ``report``.
 
     Returns:
         A ``torch.jit.ScriptFunction``; a ``jittrace.TracedFunction`` around one when inputs
         or outputs are structured; a ``torch.jit.ScriptModule`` for a module.
+
+    Devices taken from a tensor (``torch.zeros(n, device=x.device)``, ``y.to(x.device)``)
+    follow that tensor in the trace instead of becoming constants, so a trace made on CPU runs
+    on another device.
 
     Raises:
         InputError: (a ``TypeError``) ``func`` is not callable, an example input is neither a
@@ -95,6 +117,7 @@ def jit_trace(
         TraceError: (a ``RuntimeError``) the trace cannot become TorchScript, e.g. ``func``
             returned ``None`` or a number.
         TraceCheckError: an output differs from eager on one of ``check_inputs``.
+        TraceReportError: the report has a finding of a kind named in ``fail_on``.
 
     Exceptions raised by ``func`` itself propagate unchanged.
 
@@ -110,10 +133,14 @@ def jit_trace(
             "pass them positionally in the order of the function's arguments, or by keyword "
             "in example_kwarg_inputs"
         )
-    return _trace(
+    request = _report.Request(
+        api, func, {None: (example_inputs, example_kwarg_inputs)}, strict, report, fail_on,
+        probe_sizes, atol, rtol, variants,
+    )  # fmt: skip
+    return _report.run(request, lambda: _trace(
         api, func, example_inputs, strict, respect_mode, check_inputs, record_source_locations,
         example_kwarg_inputs, variants,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def _trace(
@@ -178,7 +205,7 @@ def _trace(
             where = f"[{api}] check_inputs[{i}]"
             positional, keywords = _split_check(args)
             _check_call(api, func, f"check_inputs[{i}]: {what}", positional, keywords)
-            check_against_eager(func, traced, positional, where, keywords)
+            check_against_eager(func, traced, positional, where, keywords, method=what)
     return traced
 
 
@@ -191,6 +218,11 @@ def jit_trace_module(
     record_source_locations: bool = False,
     example_kwarg_inputs: Mapping[str, Mapping[str, Any]] | None = None,
     variants: Mapping[str, Any] | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    report: bool = False,
+    fail_on: str | Collection[str] | None = None,
+    probe_sizes: bool = False,
     **method_inputs: Any,
 ) -> torch.jit.ScriptModule:
     """Traces methods of a module into a ``torch.jit.ScriptModule``.
@@ -232,6 +264,9 @@ def jit_trace_module(
         **method_inputs: Method names and their example inputs: ``forward=(x, mask)``,
             ``encode=tokens``. A tensor or dict counts as one argument; a tuple (or list) holds
             the positional arguments.
+        atol, rtol, report, fail_on, probe_sizes: See ``jit_trace``; the report covers every
+            traced method in every traced mode, and ``probe_sizes`` traces again in the
+            module's current mode.
 
     Returns:
         A ``torch.jit.ScriptModule``.
@@ -241,6 +276,7 @@ def jit_trace_module(
             or inputs are missing or not tensors.
         TraceError: (a ``RuntimeError``) a trace cannot become TorchScript.
         TraceCheckError: an output differs from eager on one of ``check_inputs``.
+        TraceReportError: the report has a finding of a kind named in ``fail_on``.
 
     >>> import torch, jittrace
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2), torch.nn.Dropout(0.5))
@@ -279,9 +315,13 @@ def jit_trace_module(
                 f"[{api}] variants names {name!r}, which is not traced; give its example inputs "
                 f"too, e.g. {name}=(x,)"
             )
-    return _trace_module(
+    request = _report.Request(
+        api, mod, {name: (args, kwargs.get(name)) for name, args in inputs.items()}, strict,
+        report, fail_on, probe_sizes, atol, rtol, variants,
+    )  # fmt: skip
+    return _report.run(request, lambda: _trace_module(
         api, mod, inputs, strict, respect_mode, checks, record_source_locations, kwargs, variants
-    )
+    ))  # fmt: skip
 
 
 def _trace_module(
@@ -443,8 +483,9 @@ def _check_module(
                     where = f"{_check_label(api, i, name)} ({'train' if mode else 'eval'} mode)"
                     positional, keywords = _split_check(inputs)
                     check_against_eager(
-                        eager, getattr(traced, name), _method_args(positional), where, keywords
-                    )
+                        eager, getattr(traced, name), _method_args(positional), where, keywords,
+                        method=name, mode="train" if mode else "eval",
+                    )  # fmt: skip
     finally:
         for m, training in flags:
             m.training = training

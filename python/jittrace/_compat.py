@@ -12,6 +12,7 @@ from torch import nn
 
 from ._api import _KwargInputs, _trace, _trace_module
 from ._check import ATOL, tolerances
+from ._devices import following_devices
 from ._errors import InputError
 from ._interface import TracedFunction
 
@@ -72,7 +73,7 @@ def trace(
     checks = [_check_entry(api, c, kwargs is not None) for c in _list(api, check_inputs)]
     if check_trace:
         checks.insert(0, _KwargInputs(args, kwargs) if kwargs is not None else args)
-    with tolerances(check_tolerance, ATOL):
+    with tolerances(check_tolerance, ATOL), following_devices():
         return _trace(
             api, func, args, strict, respect_mode, checks or None, record_source_locations,
             kwargs,
@@ -143,7 +144,7 @@ def trace_module(
                 for name in inputs
             },
         )
-    with tolerances(check_tolerance, ATOL):
+    with tolerances(check_tolerance, ATOL), following_devices():
         return _trace_module(
             api, mod, positional, strict, respect_mode, checks or None,
             record_source_locations, method_kwargs,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from typing import Any
 
 __all__ = [
     "InputError",
@@ -15,6 +16,7 @@ __all__ = [
     "JittraceError",
     "TraceCheckError",
     "TraceError",
+    "TraceReportError",
     "warn_from_caller",
 ]
 
@@ -43,6 +45,17 @@ class TraceError(JittraceError, RuntimeError):
 
 class TraceCheckError(TraceError):
     """Eager and traced outputs differ on one of the ``check_inputs``."""
+
+
+class TraceReportError(TraceError):
+    """The trace report has a finding of a kind that ``fail_on`` makes an error.
+
+    The message names the first finding; ``report`` holds them all (a ``TraceReport``).
+    """
+
+    def __init__(self, message: str, report: Any) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class InternalError(JittraceError, RuntimeError):

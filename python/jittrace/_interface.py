@@ -246,8 +246,6 @@ class TracedFunction(StructuredCall):
     ``torch.jit.load``, structures are tuples and dicts; ``jittrace.load`` rebuilds them.
     """
 
-    __slots__ = ("_jittrace",)
-
 
 class TraceInfo:
     """What jittrace knows of a traced function or module beyond its TorchScript: the Python

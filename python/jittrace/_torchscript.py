@@ -29,6 +29,7 @@ __all__ = [
     "type_name",
     "wrap",
     "wrap_loaded",
+    "wrap_plain",
 ]
 
 _CONTAINERS = (nn.ModuleList, nn.Sequential, nn.ModuleDict)
@@ -135,6 +136,12 @@ def wrap_loaded(
     """The ScriptModule for a loaded module, whose `non_persistent` buffers (by module path)
     stay out of state_dict() as in the module it was traced from."""
     return _wrap_lazily(cpp, "", non_persistent)
+
+
+def wrap_plain(cpp: torch._C.ScriptModule) -> RecursiveScriptModule:
+    """The ScriptModule around a C++ module that has no nn.Module behind it (a frozen copy)."""
+    module: RecursiveScriptModule = torch.jit._recursive.wrap_cpp_module(cpp)
+    return module
 
 
 _exports: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()

@@ -1,7 +1,8 @@
 """The `jittrace` command: trace a model to a TorchScript file, inspect a file, run the demo.
 
-Exit codes: 0 success, 1 a failed check or trace, 2 bad usage (bad target, an input
-expression that fails, a file that is not TorchScript).
+Exit codes: 0 success, 1 a failed check or trace, or a finding that --fail-on makes an
+error, 2 bad usage (bad target, an input expression that fails, a file that is not
+TorchScript).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import math
 import os
 import sys
 import tempfile
@@ -26,10 +28,12 @@ from torch import nn
 
 from . import __version__, cmake_prefix_path
 from ._api import jit_trace, jit_trace_module
-from ._check import compare_outputs, run_seeded
-from ._errors import InputError, TraceCheckError
+from ._check import ATOL, RTOL, CheckResult, collecting, compare_outputs, run_seeded, tolerances
+from ._errors import InputError, TraceCheckError, TraceReportError
 from ._files import load, manifest, save
+from ._inference import optimize_for_inference
 from ._interface import TracedFunction
+from ._report import KINDS, TraceReport, check_dict
 from ._torchscript import method_graph
 
 __all__ = ["main"]
@@ -50,15 +54,19 @@ class Progress:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
+        self.timings: dict[str, float] = {}  # seconds by phase, for --json
 
     def log(self, message: str) -> None:
         if not self.quiet:
             print(message, file=sys.stderr, flush=True)
 
-    def stage(self, message: str, fn: Callable[[], T]) -> T:
+    def stage(self, message: str, fn: Callable[[], T], phase: str | None = None) -> T:
         start = time.perf_counter()
         result = fn()
-        self.log(f"{message} ... {time.perf_counter() - start:.2f} s")
+        elapsed = time.perf_counter() - start
+        if phase is not None:
+            self.timings[phase] = self.timings.get(phase, 0.0) + elapsed
+        self.log(f"{message} ... {elapsed:.2f} s")
         return result
 
 
@@ -67,8 +75,11 @@ class Progress:
 TRACE_EXAMPLES = """examples:
   jittrace trace mymodels.py:Net -o net.pt --input "torch.randn(1, 3, 32, 32)"
   jittrace trace mypkg.models:build_encoder -o enc.pt --input "torch.randn(2, 16, 64)" --mode eval
-  jittrace trace mymodels.py:Net -o net.pt --method "forward=(torch.randn(4, 8),)" \\
+  jittrace trace mymodels.py:Net -o net.pt --input "torch.randn(4, 8)" \\
       --method "encode=torch.randn(4, 8)" --check "torch.randn(9, 8)"
+  jittrace trace mymodels.py:Net -o net.pt --input "torch.randn(4, 8)" \\
+      --check "torch.randn(9, 8)" --atol 1e-4 --rtol 1e-3 --json --fail-on warnings
+  jittrace trace mymodels.py:ConvNet -o net.opt.pt --input "torch.randn(1, 3, 32, 32)" --optimize
 
 TARGET is module:attr or path/to/file.py:attr, naming an nn.Module instance, an nn.Module
 class (constructed with no arguments), a function that takes no arguments and returns a
@@ -162,33 +173,111 @@ _TRACE_MODULE_PARAMETERS = frozenset(
     if p.kind is not p.VAR_KEYWORD
 )
 
+#: The version of the object `jittrace trace --json` prints (see the README).
+SCHEMA = "jittrace.trace/1"
+
+
+class Findings(Exception):
+    """The trace report has findings that --fail-on makes errors: exit code 1."""
+
+
+class TraceRecord:
+    """What `jittrace trace` found, for --json: filled in as the command goes."""
+
+    def __init__(self, args: argparse.Namespace, timings: dict[str, float]) -> None:
+        self.data: dict[str, Any] = {
+            "schema": SCHEMA,
+            "ok": True,
+            "error": None,
+            "target": args.target,
+            "kind": None,
+            "methods": [],
+            "modes": [],
+            "optimized": bool(args.optimize),
+            "warnings": [],
+            "specialized": [],
+            "devices": [],
+            "random": [],
+            "checks": [],
+            "timings": timings,
+            "file": None,
+        }
+
+    def add_report(self, report: TraceReport) -> None:
+        found = report.to_dict()
+        for key in ("warnings", "specialized", "devices", "random"):
+            self.data[key] = found[key]
+
+    def add_checks(self, checks: Sequence[CheckResult], on: str) -> None:
+        self.data["checks"].extend({**check_dict(c), "on": on} for c in checks)
+
+    def fail(self, message: str) -> None:
+        self.data["ok"] = False
+        self.data["error"] = message
+
+    def json(self) -> str:
+        data = dict(self.data)
+        data["timings"] = {k: round(v, 6) for k, v in self.data["timings"].items()}
+        return json.dumps(data, indent=2, allow_nan=False)
+
 
 def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
-    target = progress.stage(f"loading {args.target}", lambda: _load_target(args.target))
-    model = progress.stage("building the model", lambda: _resolve_model(args.target, target))
-    is_module = isinstance(model, nn.Module)
-    if args.input and args.method:
-        raise UsageError("use either --input (for forward) or --method, not both")
+    record = TraceRecord(args, progress.timings)
+    try:
+        code = _trace(args, progress, record)
+    except UsageError:
+        raise  # bad usage: no JSON, exit 2
+    except BaseException as e:
+        if args.json and not isinstance(e, KeyboardInterrupt):
+            first = str(e).strip().splitlines()
+            kind = "" if isinstance(e, (CheckFailed, Findings)) else f"{type(e).__name__}: "
+            record.fail(kind + (first[0] if first else ""))
+            print(record.json())
+        raise
+    if args.json:
+        print(record.json())
+    return code
+
+
+def _methods(args: argparse.Namespace, is_module: bool) -> dict[str, tuple[Any, ...]]:
+    """The methods to trace and their example inputs: forward from --input, others from
+    --method."""
     methods: dict[str, tuple[Any, ...]] = {}
-    if args.method:
-        if not is_module:
-            raise UsageError("--method needs a module TARGET; a function takes --input")
-        for item in args.method:
-            name, sep, expr = item.partition("=")
-            name = name.strip()
-            if not sep or not name:
-                raise UsageError(f"--method takes NAME=EXPR, not {item!r}")
-            if name in _TRACE_MODULE_PARAMETERS:
-                raise UsageError(
-                    f"--method {name}: jit_trace_module takes {name!r} as its own argument, "
-                    "so it cannot trace a method of that name"
-                )
-            methods[name] = _as_args(_evaluate(expr, f"--method {name}"))
-    else:
+    if args.method and not is_module:
+        raise UsageError("--method needs a module TARGET; a function takes --input")
+    if args.input or not args.method:
         methods["forward"] = tuple(_evaluate(e, "--input") for e in args.input)
+    for item in args.method:
+        name, sep, expr = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UsageError(f"--method takes NAME=EXPR, not {item!r}")
+        if name in _TRACE_MODULE_PARAMETERS:
+            raise UsageError(
+                f"--method {name}: jit_trace_module takes {name!r} as its own argument, "
+                "so it cannot trace a method of that name"
+            )
+        if name in methods:
+            given = "--input" if name == "forward" and args.input else f"--method {name}=..."
+            raise UsageError(f"{name} is given twice (by {given} and by --method {name}=...)")
+        methods[name] = _as_args(_evaluate(expr, f"--method {name}"))
+    return methods
+
+
+def _trace(args: argparse.Namespace, progress: Progress, record: TraceRecord) -> int:
+    target = progress.stage(f"loading {args.target}", lambda: _load_target(args.target), "load")
+    model = progress.stage(
+        "building the model", lambda: _resolve_model(args.target, target), "build"
+    )
+    is_module = isinstance(model, nn.Module)
+    methods = _methods(args, is_module)
     checks = [_as_args(_evaluate(e, "--check")) for e in args.check]
-    if checks and set(methods) != {"forward"}:
+    if checks and "forward" not in methods:
         raise UsageError("--check applies to forward; trace forward with --input")
+    if args.optimize and not is_module:
+        raise UsageError("--optimize needs a module TARGET: a function has no parameters to freeze")
+    if args.optimize and args.mode == "train":
+        raise UsageError("--optimize writes an eval-mode file: trace with --mode eval or both")
 
     strict = not args.no_strict
     respect_mode = args.mode == "both"
@@ -197,6 +286,19 @@ def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
     modes = {"both": ["train", "eval"], "train": ["train"], "eval": ["eval"]}[args.mode]
     if not is_module:
         modes = ["function"]
+    record.data.update(
+        kind="module" if is_module else "function",
+        methods=list(methods),
+        modes=modes if is_module else [],
+    )
+    fail_on = sorted(set(args.fail_on) | ({"warnings"} if args.warnings_as_errors else set()))
+    report_options: dict[str, Any] = {
+        "report": True,
+        "fail_on": fail_on or None,
+        "probe_sizes": args.probe_sizes,
+        "atol": args.atol,
+        "rtol": args.rtol,
+    }
     label = f"tracing {', '.join(methods)} [{'+'.join(modes)}]"
     traced: torch.jit.ScriptModule | torch.jit.ScriptFunction[Any, Any] | TracedFunction
     try:
@@ -211,8 +313,10 @@ def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
                     strict=strict,
                     respect_mode=respect_mode,
                     check_inputs=check_dicts,
+                    **report_options,
                     **method_inputs,
                 ),
+                "trace",
             )
             kept = "train and eval" if respect_mode else modes[0]
             start_mode = "train" if traced_module.training else "eval"
@@ -222,43 +326,100 @@ def _run_trace(args: argparse.Namespace, progress: Progress) -> int:
             traced = progress.stage(
                 label,
                 lambda: jit_trace(
-                    model, *methods["forward"], strict=strict, check_inputs=checks or None
+                    model,
+                    *methods["forward"],
+                    strict=strict,
+                    check_inputs=checks or None,
+                    **report_options,
                 ),
+                "trace",
             )
             what = "function traced"
     except TraceCheckError as e:
+        record.add_checks(getattr(e, "checks", ()), "check_inputs")
         raise CheckFailed(str(e)) from e
+    except TraceReportError as e:
+        record.add_report(e.report)
+        record.add_checks(e.report.checks, "check_inputs")
+        raise Findings(str(e)) from e
+    report: TraceReport = getattr(traced, "trace_report")  # noqa: B009 (not in torch's types)
+    record.add_report(report)
+    record.add_checks(report.checks, "check_inputs")
     if checks:
         progress.log(f"checked {len(checks)} further input(s) against eager: same outputs")
+    if args.report:
+        progress.log("report:\n  " + str(report).replace("\n", "\n  "))
 
+    saved: torch.jit.ScriptModule | torch.jit.ScriptFunction[Any, Any] | TracedFunction = traced
+    if args.optimize:
+        assert isinstance(traced, torch.jit.ScriptModule)
+        saved = progress.stage(
+            "optimizing for inference",
+            lambda: optimize_for_inference(traced, methods=list(methods)),
+            "optimize",
+        )
+        modes = ["eval"]
+        what = f"{', '.join(methods)} frozen and optimized for inference (eval mode)"
     out = Path(args.output)
-    progress.stage(f"saving {out}", lambda: save(traced, str(out)))
-    loaded = progress.stage(f"reloading {out}", lambda: torch.jit.load(str(out)))
-    # Eval before train: a train-mode forward updates batch-norm statistics.
-    for mode in sorted(modes, key=lambda m: m != "eval"):
-        for name, inputs in methods.items():
+    progress.stage(f"saving {out}", lambda: save(saved, str(out)), "save")
+    loaded = progress.stage(f"reloading {out}", lambda: load(str(out)), "reload")
+    verify_started = time.perf_counter()
+    with collecting() as verified, tolerances(*_tolerances(args)):
+        # Eval before train: a train-mode forward updates batch-norm statistics.
+        for mode in sorted(modes, key=lambda m: m != "eval"):
+            for name, inputs in methods.items():
 
-            def verify(
-                name: str = name, inputs: tuple[Any, ...] = inputs, mode: str = mode
-            ) -> None:
-                if isinstance(model, nn.Module):
-                    model.train(mode == "train")
-                    loaded.train(mode == "train")
-                forward = name == "forward"
-                eager = model if forward else getattr(model, name)
-                reloaded = loaded if forward else getattr(loaded, name)
-                try:
-                    compare_outputs(
-                        run_seeded(eager, inputs), run_seeded(reloaded, inputs), f"{name} ({mode})"
-                    )
-                except TraceCheckError as e:
-                    raise CheckFailed(f"{out} does not match eager: {e}") from e
+                def verify(
+                    name: str = name, inputs: tuple[Any, ...] = inputs, mode: str = mode
+                ) -> None:
+                    if isinstance(model, nn.Module):
+                        model.train(mode == "train")
+                        if not args.optimize:
+                            loaded.train(mode == "train")
+                    forward = name == "forward"
+                    eager = model if forward else getattr(model, name)
+                    reloaded = loaded if forward else getattr(loaded, name)
+                    label = _label(model) if not is_module else name
+                    try:
+                        compare_outputs(
+                            run_seeded(eager, inputs),
+                            run_seeded(reloaded, inputs),
+                            f"{name} ({mode})",
+                            method=label,
+                            mode=mode if is_module else None,
+                        )
+                    except TraceCheckError as e:
+                        record.add_checks(verified, "saved_file")
+                        raise CheckFailed(f"{out} does not match eager: {e}") from e
 
-            progress.stage(f"verifying {name} [{mode}] against eager", verify)
+                progress.stage(f"verifying {name} [{mode}] against eager", verify)
+    progress.timings["verify"] = time.perf_counter() - verify_started
+    record.add_checks(verified, "saved_file")
 
     size = out.stat().st_size
-    print(f"saved {out} ({size / 1024:.1f} KB): {what}; reloaded and verified against eager")
+    record.data["file"] = {"path": str(out), "size": size}
+    message = f"saved {out} ({size / 1024:.1f} KB): {what}; reloaded and verified against eager"
+    print(message, file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def _label(func: Any) -> str:
+    return getattr(func, "__qualname__", None) or type(func).__name__
+
+
+def _tolerances(args: argparse.Namespace) -> tuple[float, float]:
+    return (RTOL if args.rtol is None else args.rtol, ATOL if args.atol is None else args.atol)
+
+
+def _tolerance(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
+    return value
 
 
 # ---- inspect, demo ------------------------------------------------------------------------------
@@ -367,6 +528,41 @@ def _parser() -> argparse.ArgumentParser:
         metavar="EXPR",
         help="further inputs of forward on which traced and eager outputs must agree",
     )
+    trace.add_argument(
+        "--atol", type=_tolerance, metavar="A", help="absolute tolerance of checks (1e-5)"
+    )
+    trace.add_argument(
+        "--rtol", type=_tolerance, metavar="R", help="relative tolerance of checks (1e-5)"
+    )
+    trace.add_argument(
+        "--json",
+        action="store_true",
+        help=f"print one JSON object on stdout (schema {SCHEMA}, see the README)",
+    )
+    trace.add_argument("--report", action="store_true", help="print the trace report on stderr")
+    trace.add_argument(
+        "--fail-on",
+        action="append",
+        default=[],
+        choices=[*KINDS, "all"],
+        metavar="KIND",
+        help=f"exit 1 if the report has findings of KIND ({', '.join(KINDS)}, all); repeatable",
+    )
+    trace.add_argument(
+        "--warnings-as-errors",
+        action="store_true",
+        help="exit 1 if tracing raised a TracerWarning (--fail-on warnings)",
+    )
+    trace.add_argument(
+        "--probe-sizes",
+        action="store_true",
+        help="find sizes baked into the trace by tracing again with each dimension changed",
+    )
+    trace.add_argument(
+        "--optimize",
+        action="store_true",
+        help="write an eval-mode file frozen and optimized for inference",
+    )
 
     insp = sub.add_parser(
         "inspect",
@@ -419,6 +615,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, f"jittrace {args.command}: error: {e}", 2)
     except CheckFailed as e:
         return _fail(args, f"jittrace {args.command}: check failed: {e}", 1)
+    except Findings as e:
+        return _fail(args, f"jittrace {args.command}: findings: {e}", 1)
     except KeyboardInterrupt:
         return _fail(args, f"jittrace {args.command}: interrupted", 130)
     except Exception as e:

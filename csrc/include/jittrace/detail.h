@@ -6,6 +6,7 @@
 #include <jittrace/jittrace.h>
 #include <torch/csrc/jit/api/compilation_unit.h>
 #include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/ir/ir.h>
 
 #include <cstddef>
 #include <functional>
@@ -160,5 +161,59 @@ struct Loaded {
 /// Loads `path` (onto `device`, if given) with its manifest and the extra files it lists.
 /// \throws InputError the file cannot be read or loaded.
 JITTRACE_API Loaded load(const std::string& path, const std::optional<c10::Device>& device);
+
+// ---- What a trace report reads from a graph (passes.cpp) -------------------------------------
+
+/// Where a node came from in the user's code, when known: "model.py:12", else empty.
+JITTRACE_API std::string source_of(const torch::jit::Node& node);
+
+/// What one traced graph holds that its trace report lists.
+struct GraphFindings {
+  /// An integer constant passed to an operation as a size-like argument (a size, shape, start,
+  /// end, length...; not a dim index, dtype or flag): a candidate for an input size baked in.
+  struct SizeConstant {
+    std::string op;        ///< "aten::view"
+    std::string argument;  ///< the schema's name for it, "size"
+    int64_t value;
+  };
+  /// A device constant passed to an operation: the tensors it makes stay on that device.
+  struct DeviceConstant {
+    std::string op;
+    std::string device;  ///< "cpu", "cuda:0"
+    std::string source;  ///< see source_of
+  };
+  std::vector<SizeConstant> sizes;  ///< values of 2 and more only (0, 1 and -1 are everywhere)
+  std::vector<DeviceConstant> devices;
+  /// Operations whose results depend on the random state (dropout in train mode, rand...).
+  std::vector<std::string> random_ops;
+};
+
+/// The findings of `graph`, in node order (nested blocks included).
+JITTRACE_API GraphFindings find_in_graph(const torch::jit::Graph& graph);
+
+/// A constant that differs between two traces of the same code.
+struct ConstantChange {
+  std::string op;  ///< the first operation that uses it ("prim::Constant" if none)
+  c10::IValue before;
+  c10::IValue after;
+};
+
+/// The constants that differ between two traces of the same code on inputs of other sizes,
+/// node by node; nullopt when the graphs differ in structure (other operations, another count),
+/// e.g. when Python control flow took another branch.
+JITTRACE_API std::optional<std::vector<ConstantChange>> compare_traces(const torch::jit::Graph& a,
+                                                                       const torch::jit::Graph& b);
+
+// ---- Devices that follow an input (passes.cpp) ------------------------------------------------
+
+/// Calls `record`, which runs traced code (e.g. `torch.zeros(n, device=x.device)`), and then
+/// rewrites the nodes it recorded: a device constant equal to the device of one of `sources`
+/// (tensors of the trace: inputs, parameters, buffers or results) becomes `prim::device` of that
+/// source, so the tensors made follow it to any device. Nodes that keep a device constant get
+/// `location()` ("file.py:LINE"; called only then, and not stamped when empty) as their source
+/// for source_of. Outside a trace, only calls `record`.
+JITTRACE_API void follow_devices(const std::vector<at::Tensor>& sources,
+                                 const std::function<void()>& record,
+                                 const std::function<std::string()>& location);
 
 }  // namespace jittrace::detail

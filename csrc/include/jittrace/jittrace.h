@@ -152,6 +152,39 @@ JITTRACE_API std::optional<Manifest> read_manifest(const std::string& path);
 /// A manifest from its JSON text. \throws InputError for malformed JSON or missing fields.
 JITTRACE_API Manifest parse_manifest(const std::string& json);
 
+/// Options of optimize_for_inference.
+struct InferenceOptions {
+  /// The methods to keep (each in its eval-mode behaviour); every other method is dropped.
+  std::vector<std::string> methods = {"forward"};
+  /// Run convolutions (and the ops between them) through oneDNN (MKLDNN) on CPU, as
+  /// `torch.jit.optimize_for_inference` does. The file then needs a CPU build with MKLDNN
+  /// (every standard build) and runs on CPU only; turn it off for a file meant for other devices.
+  bool mkldnn = true;
+};
+
+/// A copy of `traced`, frozen and optimised for inference in eval mode, that saves with
+/// `save()` and loads with `torch::jit::load` and `torch.jit.load` like any TorchScript file.
+///
+/// Freezing (`torch::jit::freeze_module`) inlines parameters and buffers as constants, folds
+/// batch norm into the convolution or linear layer before it and folds constant arithmetic;
+/// then come the passes of `torch::jit::optimize_for_inference` (conv-add-relu fusion, MKLDNN
+/// conversion, frozen linear transposes). torch's MKLDNN conversion leaves weights in
+/// constants that `torch::jit::load` rejects ("required keyword attribute 'value' is
+/// undefined"); here each such weight is stored as an ordinary tensor and converted when the
+/// method runs, so the file loads everywhere. `traced` itself is not changed.
+///
+/// For a module traced with both modes (`train<M>` / `eval<M>`), the eval-mode trace is kept.
+///
+/// \code
+/// auto traced = jittrace::trace_forward(net, torch::randn({1, 3, 32, 32}));
+/// jittrace::optimize_for_inference(traced).save("net.opt.pt");
+/// \endcode
+///
+/// \throws InputError a method is not one of the module's, or a method was traced in train mode
+///   only (trace it in eval mode, or in both modes).
+JITTRACE_API torch::jit::Module optimize_for_inference(const torch::jit::Module& traced,
+                                                       const InferenceOptions& options = {});
+
 namespace detail {
 template <typename Holder, std::size_t... I>
 c10::IValue call_forward(Holder& module, std::vector<c10::IValue>& in,

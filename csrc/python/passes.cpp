@@ -1,0 +1,120 @@
+// Binding of the core's graph passes: trace report findings, devices that follow an input, and
+// modules optimised for inference.
+#include <jittrace/detail.h>
+#include <jittrace/jittrace.h>
+#include <pybind11/functional.h>
+#include <pybind11/stl.h>
+#include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/csrc/jit/python/pybind_utils.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bindings.h"
+
+namespace jittrace::python {
+
+void init_passes(py::module_& m) {
+  m.def(
+      "find_in_graph",
+      [](const std::shared_ptr<torch::jit::Graph>& graph) {
+        const auto found = detail::find_in_graph(*graph);
+        py::list sizes;
+        for (const auto& s : found.sizes) sizes.append(py::make_tuple(s.op, s.argument, s.value));
+        py::list devices;
+        for (const auto& d : found.devices) {
+          devices.append(py::make_tuple(d.op, d.device, d.source));
+        }
+        py::dict out;
+        out["sizes"] = sizes;
+        out["devices"] = devices;
+        out["random"] = py::cast(found.random_ops);
+        return out;
+      },
+      py::arg("graph"),
+      "What a trace report reads from a graph: {'sizes': [(op, argument, value)], 'devices': "
+      "[(op, device, source)], 'random': [op]}.");
+
+  m.def(
+      "compare_traces",
+      [](const std::shared_ptr<torch::jit::Graph>& a,
+         const std::shared_ptr<torch::jit::Graph>& b) -> py::object {
+        auto changes = detail::compare_traces(*a, *b);
+        if (!changes) return py::none();
+        py::list out;
+        for (const auto& c : *changes) {
+          out.append(py::make_tuple(c.op, torch::jit::toPyObject(c.before),
+                                    torch::jit::toPyObject(c.after)));
+        }
+        return out;
+      },
+      py::arg("a"), py::arg("b"),
+      "The constants that differ between two traces of the same code, as [(op, before, after)]; "
+      "None when the graphs differ in structure.");
+
+  // The __torch_function__ of jittrace._devices' mode, in C++ so that it adds no Python frame:
+  // TracerWarnings (issued at the innermost frame) and recorded source locations keep pointing
+  // at the traced code, as without the mode. An instancemethod, so that it binds to the mode as
+  // torch requires. The mode holds `_sources` (id(device) -> (device, tensor) for the devices
+  // Tensor.device returned during the trace), `_device_descriptor` (Tensor.device),
+  // `_device_type` (torch.device) and `_user_location()`, the "file.py:LINE" that device
+  // constants kept in the graph are stamped with.
+  py::cpp_function handler(
+      [](const py::object& self, const py::object& func, const py::object& /*types*/,
+         const py::object& args, const py::object& kwargs) -> py::object {
+        const py::tuple positional = args.is_none() ? py::tuple() : py::tuple(args);
+        const py::dict named = kwargs.is_none() ? py::dict() : py::dict(kwargs);
+        if (!torch::jit::tracer::isTracing()) return func(*positional, **named);
+        const py::object device_type = self.attr("_device_type");
+        const py::dict sources = self.attr("_sources");
+        if (py::hasattr(func, "__self__") &&
+            func.attr("__self__").ptr() == self.attr("_device_descriptor").ptr()) {
+          py::object device = func(*positional, **named);
+          if (py::isinstance(device, device_type) && !positional.empty()) {
+            sources[py::int_(reinterpret_cast<std::uintptr_t>(device.ptr()))] =
+                py::make_tuple(device, positional[0]);
+          }
+          return device;
+        }
+        std::vector<py::handle> devices;
+        for (const auto& item : positional) {
+          if (py::isinstance(item, device_type)) devices.push_back(item);
+        }
+        if (named.contains("device") && !named["device"].is_none()) {
+          devices.push_back(named["device"]);
+        }
+        std::vector<at::Tensor> followed;
+        for (const auto& device : devices) {
+          const py::int_ key(reinterpret_cast<std::uintptr_t>(device.ptr()));
+          if (!sources.contains(key)) continue;
+          const auto entry = py::tuple(sources[key]);
+          if (entry[0].ptr() == device.ptr()) followed.push_back(entry[1].cast<at::Tensor>());
+        }
+        py::object result;
+        detail::follow_devices(
+            followed, [&] { result = func(*positional, **named); },
+            [&] { return self.attr("_user_location")().cast<std::string>(); });
+        return result;
+      },
+      py::arg("self"), py::arg("func"), py::arg("types"), py::arg("args") = py::tuple(),
+      py::arg("kwargs") = py::none());
+  m.attr("devices_torch_function") =
+      py::reinterpret_steal<py::object>(PyInstanceMethod_New(handler.ptr()));
+
+  m.def(
+      "optimize_for_inference",
+      [](const torch::jit::Module& module, const std::vector<std::string>& methods, bool mkldnn) {
+        InferenceOptions options;
+        options.methods = methods;
+        options.mkldnn = mkldnn;
+        py::gil_scoped_release no_gil;
+        return optimize_for_inference(module, options);
+      },
+      py::arg("module"), py::arg("methods"), py::arg("mkldnn"),
+      "jittrace::optimize_for_inference: a frozen copy of module, optimised for inference.");
+}
+
+}  // namespace jittrace::python
