@@ -108,6 +108,11 @@ def test_bert_as_is_returns_its_model_output(tmp_path):
         assert torch.allclose(got.pooler_output, expected.pooler_output, atol=1e-5)
     script = torch.jit.load(str(tmp_path / "bert.pt")).eval()(other, other_mask)
     assert type(script) is dict and list(script) == ["last_hidden_state", "pooler_output"]
+    # position_ids is a non-persistent buffer: torch.jit.load brings it back, jittrace.load not.
+    assert "embeddings.position_ids" in torch.jit.load(str(tmp_path / "bert.pt")).state_dict()
+    loaded = jittrace.load(tmp_path / "bert.pt")
+    assert list(loaded.state_dict()) == list(model.state_dict())
+    loaded.load_state_dict(model.state_dict())
 
 
 def save_to(traced, path):

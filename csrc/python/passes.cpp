@@ -59,7 +59,8 @@ void init_passes(py::module_& m) {
   // TracerWarnings (issued at the innermost frame) and recorded source locations keep pointing
   // at the traced code, as without the mode. An instancemethod, so that it binds to the mode as
   // torch requires. The mode holds `_sources` (id(device) -> (device, tensor) for the devices
-  // Tensor.device returned during the trace), `_device_descriptor` (Tensor.device),
+  // Tensor.device returned during the trace), `_stamp` (stamp kept device constants with the
+  // user's line, for the report), `_device_descriptor` (Tensor.device),
   // `_device_type` (torch.device) and `_user_location()`, the "file.py:LINE" that device
   // constants kept in the graph are stamped with.
   py::cpp_function handler(
@@ -92,6 +93,10 @@ void init_passes(py::module_& m) {
           if (!sources.contains(key)) continue;
           const auto entry = py::tuple(sources[key]);
           if (entry[0].ptr() == device.ptr()) followed.push_back(entry[1].cast<at::Tensor>());
+        }
+        // Nothing to rewrite, and no report to stamp device constants for: the plain call.
+        if (followed.empty() && !self.attr("_stamp").cast<bool>()) {
+          return func(*positional, **named);
         }
         py::object result;
         detail::follow_devices(

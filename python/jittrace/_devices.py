@@ -60,8 +60,12 @@ class _FollowDevices(TorchFunctionMode):
 
     __torch_function__ = _C.devices_torch_function
 
-    def __init__(self) -> None:
+    def __init__(self, stamp: bool) -> None:
         super().__init__()
+        # Whether device constants kept in the graph get the user's line (for the report):
+        # that looks at every call; without it, only calls given a device taken from a tensor
+        # leave the fast path.
+        self._stamp = stamp
         # Instance attributes, read by the binding: a class attribute would be bound (the
         # descriptor) or become a method (the function).
         self._device_descriptor = _DEVICE
@@ -73,8 +77,9 @@ class _FollowDevices(TorchFunctionMode):
 
 
 @contextlib.contextmanager
-def following_devices() -> Iterator[None]:
+def following_devices(stamp: bool = False) -> Iterator[None]:
     """Traces inside this context (on this thread) record devices taken from tensors as those
-    tensors' devices; outside a trace the mode only passes calls through."""
-    with _FollowDevices():
+    tensors' devices; outside a trace the mode only passes calls through. With `stamp`, the
+    device constants that stay in the graph are stamped with the user's line."""
+    with _FollowDevices(stamp):
         yield

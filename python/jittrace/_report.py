@@ -314,7 +314,7 @@ def run(r: Request, trace: Callable[[], T]) -> T:
     with contextlib.ExitStack() as stack:
         stack.enter_context(tolerances(rtol, atol))
         checks = stack.enter_context(collecting())
-        stack.enter_context(following_devices())
+        stack.enter_context(following_devices(stamp=wanted))
         if wanted:
             stack.enter_context(_recording_warnings(caught))
         try:

@@ -576,6 +576,17 @@ class Structure:
         Returns:
             The structure and the script form of `value`.
         """
+        # Fast paths for what most calls pass, a tensor or a flat tuple or list of them: a
+        # pytree walk costs more than the rest of tracing a small function.
+        cls_ = type(value)
+        if cls_ is torch.Tensor or cls_ is torch.nn.Parameter:
+            return _plain((torch.Tensor, 0)), value
+        if (
+            (cls_ is tuple or cls_ is list)
+            and value
+            and all(type(v) is torch.Tensor for v in value)
+        ):
+            return _plain((cls_, len(value))), value
         leaves, spec = pytree.tree_flatten(_wrap(value))
         structure = _structure(spec, tuple(map(_leaf_of, leaves)))
         return structure, structure.to_script(value)
@@ -681,6 +692,20 @@ class Structure:
 
     def __repr__(self) -> str:
         return f"Structure({self.describe()})"
+
+
+_PLAIN: dict[tuple[type, int], Structure] = {}
+
+
+def _plain(key: tuple[type, int]) -> Structure:
+    """The structure of a tensor (``(Tensor, 0)``) or of a flat tuple or list of `n` tensors."""
+    structure = _PLAIN.get(key)
+    if structure is None:
+        cls, n = key
+        example = torch.zeros(()) if n == 0 else cls(torch.zeros(()) for _ in range(n))
+        leaves, spec = pytree.tree_flatten(example)
+        structure = _PLAIN[key] = _structure(spec, tuple(map(_leaf_of, leaves)))
+    return structure
 
 
 @functools.lru_cache(maxsize=256)
