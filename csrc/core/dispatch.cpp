@@ -375,6 +375,30 @@ std::string variant_dispatcher(const std::string& prefix, const std::string& nam
   return src.str();
 }
 
+std::string dispatcher_in_both_modes(const std::string& name, const std::string& train_source,
+                                     const std::string& eval_source,
+                                     const std::vector<TypePtr>& returns) {
+  // Both sources are `def <base>(<parameters>) -> <type>:` and a body at 4 spaces; the bodies
+  // end in a raise, so the train one can sit under `if self.training:` before the eval one.
+  const auto split = [](const std::string& source) {
+    const auto end_of_def = source.find('\n');
+    return std::make_pair(source.substr(0, end_of_def), source.substr(end_of_def + 1));
+  };
+  const auto [train_def, train_body] = split(train_source);
+  const auto [eval_def, eval_body] = split(eval_source);
+  const auto parameters =
+      train_def.substr(train_def.find('('), train_def.rfind(" -> ") - train_def.find('('));
+  std::string src = "def " + name + parameters + " -> " + union_of(returns) + ":\n";
+  src += "    if self.training:\n";
+  size_t at = 0;
+  while (at < train_body.size()) {
+    const auto end = train_body.find('\n', at);
+    src += "    " + train_body.substr(at, end - at + 1);
+    at = end + 1;
+  }
+  return src + eval_body;
+}
+
 std::string mode_dispatcher(const std::string& name, const c10::FunctionSchema& train,
                             const c10::FunctionSchema& eval) {
   std::vector<std::string> given;

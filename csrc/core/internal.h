@@ -83,6 +83,14 @@ std::string variant_dispatcher(const std::string& prefix, const std::string& nam
                                const std::string& shown_name,
                                const std::vector<VariantTrace>& traces, bool method);
 
+/// TorchScript source of a method `name` that does what two variant dispatchers (sources of
+/// variant_dispatcher for `train<name>` and `eval<name>`, same parameters) do, the first when
+/// `self.training`: one method call from `name` to a trace, where calling the two would take
+/// two. `returns`: the return types of all the traces.
+std::string dispatcher_in_both_modes(const std::string& name, const std::string& train_source,
+                                     const std::string& eval_source,
+                                     const std::vector<c10::TypePtr>& returns);
+
 /// TorchScript source of a method `name` that calls `train<name>` or `eval<name>` by
 /// `self.training`, with their (equal) parameters and the Union of their return types.
 std::string mode_dispatcher(const std::string& name, const c10::FunctionSchema& train,

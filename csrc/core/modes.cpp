@@ -180,23 +180,35 @@ TracedModule trace_module(ModuleAccess& access, const std::vector<Method>& metho
     trace_all(!tree.training);
   }
   for (auto& traced : graphs) add_method(self, traced.name, std::move(traced.graph));
-  size_t at = 0;
-  for (bool training : options.respect_mode ? std::vector<bool>{tree.training, !tree.training}
-                                            : std::vector<bool>{tree.training}) {
-    const std::string mode = training ? "train" : "eval";
-    for (const auto& group : groups) {
-      const auto& traces = dispatched.at(at++);
-      if (!group.dispatch) continue;
-      const std::string base = options.respect_mode ? mode + group.name : group.name;
-      define_method(self, variant_dispatcher(prefix, base, group.name, traces, true));
+  // Dispatchers: a method with variants gets `train<M>` / `eval<M>` (or `M`) choosing a trace
+  // by the values of its arguments; with respect_mode, `M` chooses by `self.training` too.
+  const std::vector<bool> modes = options.respect_mode
+                                      ? std::vector<bool>{tree.training, !tree.training}
+                                      : std::vector<bool>{tree.training};
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const auto& group = groups[g];
+    if (!group.dispatch) {
+      if (options.respect_mode) {
+        define_method(self,
+                      mode_dispatcher(group.name,
+                                      self.get_method("train" + group.name).function().getSchema(),
+                                      self.get_method("eval" + group.name).function().getSchema()));
+      }
+      continue;
     }
-  }
-  if (options.respect_mode) {
-    for (const auto& group : groups) {
-      define_method(
-          self,
-          mode_dispatcher(group.name, self.get_method("train" + group.name).function().getSchema(),
-                          self.get_method("eval" + group.name).function().getSchema()));
+    std::map<bool, std::string> sources;
+    std::vector<c10::TypePtr> returns;
+    for (size_t m = 0; m < modes.size(); ++m) {
+      const auto& traces = dispatched.at(m * groups.size() + g);
+      const std::string base =
+          options.respect_mode ? (modes[m] ? "train" : "eval") + group.name : group.name;
+      sources[modes[m]] = variant_dispatcher(prefix, base, group.name, traces, true);
+      define_method(self, sources[modes[m]]);
+      for (const auto& trace : traces) returns.push_back(trace.returns);
+    }
+    if (options.respect_mode) {
+      define_method(self,
+                    dispatcher_in_both_modes(group.name, sources[true], sources[false], returns));
     }
   }
   if (verify) verify(self);

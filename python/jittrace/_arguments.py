@@ -29,6 +29,7 @@ __all__ = ["Plan", "Variant", "plan", "variant_overrides"]
 TENSOR = "<tensor>"
 
 _CONSTANT_LEAVES = (bool, int, float, str, type(None))
+_A_TENSOR = torch.zeros(())
 
 
 def is_constant(value: Any) -> bool:
@@ -264,6 +265,7 @@ def _traced_call(
     the output in script form, noting its structure."""
     rebuild = list(structures.items())
     outputs = variant.outputs
+    tensor_structure, _ = Structure.of(_A_TENSOR)
 
     def traced(*inputs: Any) -> Any:
         if rebuild:
@@ -272,6 +274,9 @@ def _traced_call(
                 values[i] = structure.from_script(values[i])
             inputs = tuple(values)
         out = call(*inputs) if layout is None else _call_bound(call, signature, layout, inputs)
+        if type(out) is torch.Tensor:  # the common case, kept cheap: nothing to convert
+            outputs.append(tensor_structure)
+            return out
         structure, script = Structure.of(out)
         strict(structure)
         outputs.append(structure)

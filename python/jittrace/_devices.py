@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +27,9 @@ from . import _C
 
 __all__ = ["following_devices", "user_frame", "user_location"]
 
-_DEVICE = torch.Tensor.device  # the getset descriptor: its __get__ is what the mode sees
+# The getset descriptor (from TensorBase: torch.Tensor's own attribute may be the tap below):
+# its __get__ is what the mode sees.
+_DEVICE = torch._C.TensorBase.__dict__["device"]
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _TORCH = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 
@@ -76,10 +79,107 @@ class _FollowDevices(TorchFunctionMode):
         self._sources: dict[int, tuple[torch.device, torch.Tensor]] = {}
 
 
+class _Tap:
+    """``torch.Tensor.device`` while jittrace traces without a report: reads as the getset
+    descriptor does, and the first read on a thread that is tracing puts the mode in place (at
+    the bottom of that thread's mode stack, so that modes the traced code enters and leaves
+    keep their order). Until then the trace runs without a mode: a TorchFunctionMode sends every
+    tensor operator (``a + b``) through torch's Python dispatch, which more than doubles the
+    trace of small code; most traces never read a device."""
+
+    def __get__(self, obj: Any, cls: Any = None) -> Any:
+        device = _DEVICE.__get__(obj, cls)
+        if obj is not None:
+            scope: _Scope | None = getattr(_local, "scope", None)
+            if scope is not None and not scope.covered() and torch._C._get_tracing_state():
+                scope.start()
+                assert scope.mode is not None
+                scope.mode._sources[id(device)] = (device, obj)
+        return device
+
+
+_TAP = _Tap()
+_local = threading.local()
+_tap_lock = threading.Lock()
+_tap_users = 0
+
+
+class _Scope:
+    """One following_devices context on one thread: the mode once started, and the scope it
+    replaced (contexts nest: a probe traces inside a report)."""
+
+    __slots__ = ("mode", "outer", "stamp")
+
+    def __init__(self, stamp: bool, outer: _Scope | None) -> None:
+        self.stamp = stamp
+        self.outer = outer
+        self.mode: _FollowDevices | None = None
+
+    def covered(self) -> bool:
+        """Whether a mode of this scope or of one it is nested in is in place."""
+        scope: _Scope | None = self
+        while scope is not None:
+            if scope.mode is not None:
+                return True
+            scope = scope.outer
+        return False
+
+    def start(self) -> None:
+        """Puts the mode at the bottom of this thread's torch function mode stack."""
+        pop: Any = torch.overrides._pop_mode
+        above = [pop() for _ in range(torch._C._len_torch_function_stack())]
+        self.mode = _FollowDevices(self.stamp)
+        torch.overrides._push_mode(self.mode)  # type: ignore[no-untyped-call]
+        for mode in reversed(above):
+            torch.overrides._push_mode(mode)  # type: ignore[no-untyped-call]
+
+    def stop(self) -> None:
+        """Takes the mode out of the stack, leaving the others as they are."""
+        if self.mode is None:
+            return
+        pop: Any = torch.overrides._pop_mode
+        above = []
+        while torch._C._len_torch_function_stack():
+            mode = pop()
+            if mode is self.mode:
+                break
+            above.append(mode)
+        for mode in reversed(above):
+            torch.overrides._push_mode(mode)  # type: ignore[no-untyped-call]
+        self.mode = None
+
+
+def _install_tap() -> None:
+    global _tap_users
+    with _tap_lock:
+        _tap_users += 1
+        if _tap_users == 1:
+            torch.Tensor.device = _TAP  # type: ignore[assignment]
+
+
+def _remove_tap() -> None:
+    global _tap_users
+    with _tap_lock:
+        _tap_users -= 1
+        if _tap_users == 0:
+            del torch.Tensor.device  # TensorBase's descriptor again
+
+
 @contextlib.contextmanager
 def following_devices(stamp: bool = False) -> Iterator[None]:
     """Traces inside this context (on this thread) record devices taken from tensors as those
     tensors' devices; outside a trace the mode only passes calls through. With `stamp`, the
-    device constants that stay in the graph are stamped with the user's line."""
-    with _FollowDevices(stamp):
+    device constants that stay in the graph are stamped with the user's line, which needs the
+    mode from the start; without it the mode starts at the first ``Tensor.device`` read of a
+    trace (see _Tap)."""
+    scope = _Scope(stamp, getattr(_local, "scope", None))
+    if stamp:
+        scope.start()
+    _install_tap()
+    _local.scope = scope
+    try:
         yield
+    finally:
+        _local.scope = scope.outer
+        _remove_tap()
+        scope.stop()

@@ -66,6 +66,12 @@ class Interface:
     @classmethod
     def of(cls, plan: Plan, modes: Sequence[bool | None]) -> Interface:
         """The interface of a finished trace of `plan`, traced in `modes` (in that order)."""
+        if len(plan.variants) == 1 and not plan.inputs:  # one trace, nothing to select
+            variant = plan.variants[0]
+            if not any(map(is_constant, variant.inputs)):
+                return cls(
+                    plan.names, plan.defaults, {}, [variant.outputs[: len(modes)]], modes, [{}]
+                )
         tested = plan.tested()
         return cls(
             plan.names,
