@@ -336,18 +336,20 @@ std::string variant_dispatcher(const std::string& prefix, const std::string& nam
   std::vector<TypePtr> returns;
   for (const auto& trace : traces) returns.push_back(trace.returns);
   src << "def " << name << signature_of(params, method) << " -> " << union_of(returns) << ":\n";
+  // One if / elif chain, each branch a conjunction of tests that returns its trace, and an else
+  // that raises: no code follows a return, so TorchScript adds no exit flags around the calls.
   std::set<std::string> seen;
   std::string traced_values;
+  std::ostringstream branches;
   for (size_t v = 0; v < traces.size(); ++v) {
-    std::string indent = "    ";
     std::string key;
+    std::string condition;
     for (const auto& c : conditions[v]) {
       if (!tested.count(c.param)) continue;
       const auto& p = params[c.param];
       key += (key.empty() ? "" : ", ") + shown(c, p.name);
       for (const auto& test : tests_of(c, p.name, p.type)) {
-        src << indent << "if " << test << ":\n";
-        indent += "    ";
+        condition += (condition.empty() ? "" : " and ") + test;
       }
     }
     if (key.empty() && traces.size() > 1) {
@@ -364,13 +366,15 @@ std::string variant_dispatcher(const std::string& prefix, const std::string& nam
     for (const auto& c : conditions[v]) {
       if (!c.constant) args += (args.empty() ? "" : ", ") + params[c.param].name;
     }
-    src << indent << "return " << (method ? "self." : "") << traces[v].callee << "(" << args
-        << ")\n";
+    branches << "    " << (v ? "elif " : "if ") << (condition.empty() ? "True" : condition) << ":\n"
+             << "        return " << (method ? "self." : "") << traces[v].callee << "(" << args
+             << ")\n";
   }
   std::ostringstream message;
   c10::printQuotedString(message, "jittrace: " + shown_name + "() was traced for " + traced_values +
                                       " only; it cannot compute ");
-  src << "    raise ValueError(" << message.str() << " + " << shown_call(params, tested)
+  src << branches.str() << "    else:\n"
+      << "        raise ValueError(" << message.str() << " + " << shown_call(params, tested)
       << " + \" without a trace for those values\")\n";
   return src.str();
 }
@@ -378,8 +382,8 @@ std::string variant_dispatcher(const std::string& prefix, const std::string& nam
 std::string dispatcher_in_both_modes(const std::string& name, const std::string& train_source,
                                      const std::string& eval_source,
                                      const std::vector<TypePtr>& returns) {
-  // Both sources are `def <base>(<parameters>) -> <type>:` and a body at 4 spaces; the bodies
-  // end in a raise, so the train one can sit under `if self.training:` before the eval one.
+  // Both sources are `def <base>(<parameters>) -> <type>:` and a body at 4 spaces: the train
+  // one goes under `if self.training:`, the eval one under its `else:`.
   const auto split = [](const std::string& source) {
     const auto end_of_def = source.find('\n');
     return std::make_pair(source.substr(0, end_of_def), source.substr(end_of_def + 1));
@@ -388,15 +392,18 @@ std::string dispatcher_in_both_modes(const std::string& name, const std::string&
   const auto [eval_def, eval_body] = split(eval_source);
   const auto parameters =
       train_def.substr(train_def.find('('), train_def.rfind(" -> ") - train_def.find('('));
-  std::string src = "def " + name + parameters + " -> " + union_of(returns) + ":\n";
-  src += "    if self.training:\n";
-  size_t at = 0;
-  while (at < train_body.size()) {
-    const auto end = train_body.find('\n', at);
-    src += "    " + train_body.substr(at, end - at + 1);
-    at = end + 1;
-  }
-  return src + eval_body;
+  const auto indented = [](const std::string& body) {
+    std::string out;
+    size_t at = 0;
+    while (at < body.size()) {
+      const auto end = body.find('\n', at);
+      out += "    " + body.substr(at, end - at + 1);
+      at = end + 1;
+    }
+    return out;
+  };
+  return "def " + name + parameters + " -> " + union_of(returns) + ":\n" +
+         "    if self.training:\n" + indented(train_body) + "    else:\n" + indented(eval_body);
 }
 
 std::string mode_dispatcher(const std::string& name, const c10::FunctionSchema& train,
