@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-__all__ = ["Model", "big_mlp", "transformer", "zoo"]
+__all__ = [
+    "FlagScale",
+    "Model",
+    "Pair",
+    "big_mlp",
+    "pair_namedtuple",
+    "pair_tuple",
+    "transformer",
+    "zoo",
+]
 
 
 @dataclass
@@ -19,6 +28,12 @@ class Model:
     inputs: Callable[[], tuple[Any, ...]]
     description: str
     function: bool = False  # a plain function rather than an nn.Module
+    # Keyword example inputs (jittrace's `example_kwarg_inputs`). Such models are traced as users
+    # call them and are measured for trace time only.
+    kwarg_inputs: Callable[[], dict[str, Any]] | None = None
+    # What torch.jit.trace traces instead of the model, given it: a wrapper taking the keyword
+    # inputs as positional arguments after `inputs` and returning a tuple.
+    torch_wrapper: Callable[[nn.Module], nn.Module] | None = None
 
 
 def relu(x: torch.Tensor) -> torch.Tensor:
@@ -28,6 +43,35 @@ def relu(x: torch.Tensor) -> torch.Tensor:
 def relu_add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """A two-argument function whose trace is mostly fixed cost: binding, names, the tracer."""
     return torch.relu(a) + b * 2
+
+
+class Pair(NamedTuple):
+    relu: torch.Tensor
+    double: torch.Tensor
+
+
+def pair_namedtuple(x: torch.Tensor) -> Pair:
+    """Returns a namedtuple: jittrace rebuilds it from TorchScript's tuple on every call."""
+    return Pair(torch.relu(x), x * 2)
+
+
+def pair_tuple(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """pair_namedtuple returning a plain tuple (no Python wrapper around the traced call)."""
+    return torch.relu(x), x * 2
+
+
+class FlagScale(nn.Module):
+    """Linear + Dropout and a bool argument choosing the scale: the same work for either value,
+    so a trace taking the flag and one without it differ only in the argument and its dispatch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(16, 16)
+        self.dropout = nn.Dropout(0.1)
+
+    def forward(self, x: torch.Tensor, flag: bool = False) -> torch.Tensor:
+        y = self.dropout(self.linear(x))
+        return y * 2 if flag else y * 3
 
 
 def mlp() -> nn.Module:
@@ -105,21 +149,52 @@ def _hf_models() -> list[Model]:
         )
         return Logits(transformers.GPT2LMHeadModel(config))
 
-    def bert() -> nn.Module:
-        config = transformers.BertConfig(
+    def bert_config(return_dict: bool) -> Any:
+        return transformers.BertConfig(
             num_hidden_layers=2,
             num_attention_heads=4,
             hidden_size=128,
             intermediate_size=256,
             vocab_size=1000,
-            return_dict=False,
+            return_dict=return_dict,
         )
-        return transformers.BertModel(config, add_pooling_layer=True)
+
+    def bert() -> nn.Module:
+        return transformers.BertModel(bert_config(return_dict=False), add_pooling_layer=True)
+
+    def bert_as_is() -> nn.Module:
+        return transformers.BertModel(bert_config(return_dict=True), add_pooling_layer=True)
+
+    class TupleOutput(nn.Module):
+        """What torch.jit.trace needs: the mask as a positional input, a tuple as the output."""
+
+        def __init__(self, model: nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+        ) -> tuple[torch.Tensor, ...]:
+            return self.model(input_ids, attention_mask=attention_mask, return_dict=False)
+
+    def mask() -> dict[str, Any]:
+        attention_mask = torch.ones(4, 32, dtype=torch.long)
+        attention_mask[:2, 24:] = 0  # two padded sequences
+        return {"attention_mask": attention_mask}
 
     tokens = lambda: (torch.randint(0, 1000, (4, 32)),)  # noqa: E731
     return [
         Model("hf_gpt2_tiny", gpt2, tokens, "transformers GPT-2, 2 layers, d=128 (tied weights)"),
         Model("hf_bert_tiny", bert, tokens, "transformers BERT, 2 layers, d=128"),
+        Model(
+            "hf_bert_tiny_as_is",
+            bert_as_is,
+            tokens,
+            "hf_bert_tiny as users call it: attention_mask keyword, return_dict=True (a "
+            "ModelOutput); torch.jit.trace gets it wrapped to return a tuple",
+            kwarg_inputs=mask,
+            torch_wrapper=TupleOutput,
+        ),
     ]
 
 

@@ -17,6 +17,8 @@ NOISY = 0.2  # interquartile range over median above which a timing counts as no
 GROUP_TITLES = {
     "trace_time": "Trace time (median per trace; the module starts in train mode)",
     "call": "Call overhead on a tiny input (median per call, eval mode)",
+    "structures": "Structured outputs and variants: call overhead on a tiny input against the "
+    "same trace without them (median per call; the module in eval mode, no_grad)",
     "latency": "Traced forward latency, eval mode, no_grad (median per call)",
     "inference": "Files optimized for inference, saved and loaded: latency, no_grad (median per call)",
     "memory": "Memory",
@@ -25,6 +27,7 @@ GROUP_TITLES = {
 BASELINE = {
     "trace_time": "torch_jit_trace",
     "call": "torch_jit_trace",
+    "structures": "jittrace_plain",
     "latency": "eager",
     "inference": "eager",
     "scaling": "torch_jit_trace",

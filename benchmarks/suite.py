@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .harness import Figure, Results, Target, measure_interleaved, peak_rss_during, rss_bytes
-from .models import Model, big_mlp, transformer, zoo
+from .models import FlagScale, Model, Pair, big_mlp, pair_namedtuple, pair_tuple, transformer, zoo
 
 __all__ = ["GROUPS", "Config", "run", "write_part"]
 
@@ -51,8 +51,10 @@ class Config:
         return [6, 12] if self.quick else [6, 12, 24, 48]
 
 
-def torch_jit_trace(fn: Any, inputs: tuple[Any, ...], check: bool) -> Any:
-    return torch.jit.trace(fn, inputs, check_trace=check)
+def torch_jit_trace(
+    fn: Any, inputs: tuple[Any, ...], check: bool, kwargs: dict[str, Any] | None = None
+) -> Any:
+    return torch.jit.trace(fn, inputs, check_trace=check, example_kwarg_inputs=kwargs)
 
 
 def _add(
@@ -86,6 +88,13 @@ def trace_time(res: Results, cfg: Config, models: list[Model], log: Callable[[st
                 "torch_jit_trace_check": lambda: torch_jit_trace(obj, x, check=True),
             }
         else:
+            # Keyword inputs: jittrace takes the model as users call it; torch.jit.trace gets
+            # its wrapper (keywords as positional inputs, a tuple out) when the model has one.
+            kw = m.kwarg_inputs() if m.kwarg_inputs is not None else {}
+            ours: dict[str, Any] = {"example_kwarg_inputs": kw} if kw else {}
+            theirs, theirs_x, theirs_kw = obj, x, kw or None
+            if m.torch_wrapper is not None:
+                theirs, theirs_x, theirs_kw = m.torch_wrapper(obj), (*x, *kw.values()), None
 
             def in_mode(
                 training: bool, fn: Callable[[], Any], obj: nn.Module = obj
@@ -96,18 +105,23 @@ def trace_time(res: Results, cfg: Config, models: list[Model], log: Callable[[st
 
                 return run
 
+            def torch_trace(check: bool) -> Callable[[], Any]:
+                return in_mode(
+                    True, lambda: torch_jit_trace(theirs, theirs_x, check, theirs_kw), theirs
+                )
+
             candidates = {
-                "eager_train": in_mode(True, lambda: obj(*x)),
-                "eager_eval": in_mode(False, lambda: obj(*x)),
-                "jittrace": in_mode(True, lambda: jittrace.jit_trace(obj, *x)),
+                "eager_train": in_mode(True, lambda: obj(*x, **kw)),
+                "eager_eval": in_mode(False, lambda: obj(*x, **kw)),
+                "jittrace": in_mode(True, lambda: jittrace.jit_trace(obj, *x, **ours)),
                 "jittrace_single_train": in_mode(
-                    True, lambda: jittrace.jit_trace(obj, *x, respect_mode=False)
+                    True, lambda: jittrace.jit_trace(obj, *x, respect_mode=False, **ours)
                 ),
                 "jittrace_single_eval": in_mode(
-                    False, lambda: jittrace.jit_trace(obj, *x, respect_mode=False)
+                    False, lambda: jittrace.jit_trace(obj, *x, respect_mode=False, **ours)
                 ),
-                "torch_jit_trace": in_mode(True, lambda: torch_jit_trace(obj, x, check=False)),
-                "torch_jit_trace_check": in_mode(True, lambda: torch_jit_trace(obj, x, check=True)),
+                "torch_jit_trace": torch_trace(check=False),
+                "torch_jit_trace_check": torch_trace(check=True),
             }
         if cfg.quick:
             del candidates["torch_jit_trace_check"]  # several seconds per model: full runs only
@@ -160,13 +174,71 @@ def call_overhead(res: Results, cfg: Config, log: Callable[[str], None]) -> None
         _add(res, "call", model, samples)
 
 
+# ---- 2b. Structured outputs and variants --------------------------------------------------------
+
+
+def structures(res: Results, cfg: Config, log: Callable[[str], None]) -> None:
+    """Call overhead of what issue 13 added, each against the same trace without it: a function
+    returning a namedtuple (rebuilt in Python from TorchScript's tuple) against one returning a
+    tuple, and a module dispatching on a bool argument in TorchScript (`variants=`, called as
+    `traced(x, True)`, eval mode, no_grad) against the same module traced without the argument."""
+    log("structures: namedtuple output, bool variant dispatch")
+    x = torch.randn(3)
+    namedtuple_fn = jittrace.jit_trace(pair_namedtuple, x)
+    tuple_fn = jittrace.jit_trace(pair_tuple, x)
+    torch.manual_seed(0)
+    module = FlagScale().eval()
+    xm = torch.randn(1, 16)
+    variants = jittrace.jit_trace(module, xm, variants={"flag": [False, True]}).eval()
+    plain = jittrace.jit_trace(module, xm).eval()  # flag left at its default: forward(x)
+    # For reference (no target): traced for flag=True only, forward(x, flag) checks the value.
+    # Between plain and this is the price of the argument; between this and variants, dispatch.
+    one_value = jittrace.jit_trace(module, xm, True).eval()
+
+    # What is timed must be what it claims: the namedtuple comes back, the flag is dispatched.
+    ok = {
+        "namedtuple_output": type(namedtuple_fn(x)) is Pair and type(tuple_fn(x)) is tuple,
+        "bool_variant": torch.equal(variants(xm, True), module(xm, True))
+        and torch.equal(variants(xm, False), module(xm, False))
+        and torch.equal(one_value(xm, True), module(xm, True))
+        and torch.equal(plain(xm), module(xm)),
+    }
+    cases: dict[str, dict[str, Callable[[], Any]]] = {
+        "namedtuple_output": {
+            "eager": lambda: pair_namedtuple(x),
+            "jittrace": lambda: namedtuple_fn(x),
+            "jittrace_plain": lambda: tuple_fn(x),
+        },
+        "bool_variant": {
+            "eager": lambda: module(xm, True),
+            "jittrace": lambda: variants(xm, True),
+            "jittrace_plain": lambda: plain(xm),
+            "jittrace_one_value": lambda: one_value(xm, True),
+        },
+    }
+    for model, candidates in cases.items():
+        if not ok[model]:
+            res.skipped[f"structures/{model}/jittrace"] = "the traced call does not match eager"
+            del candidates["jittrace"]
+        # The module as it is served (eval, no_grad); the function as the call group times it.
+        with torch.set_grad_enabled(model != "bool_variant"):
+            samples = measure_interleaved(
+                candidates,
+                repeats=cfg.call_repeats,
+                sample_seconds=cfg.sample_seconds,
+                warmup=2,
+                gc_enabled=False,
+            )
+        _add(res, "structures", model, samples)
+
+
 # ---- 3. Traced forward latency ------------------------------------------------------------------
 
 
 def latency(res: Results, cfg: Config, models: list[Model], log: Callable[[str], None]) -> None:
     for m in models:
         obj = m.build()
-        if not isinstance(obj, nn.Module):
+        if not isinstance(obj, nn.Module) or m.kwarg_inputs is not None:
             continue
         log(f"latency: {m.name}")
         obj.eval()
@@ -335,7 +407,8 @@ def targets(res: Results, cfg: Config, models: list[Model], groups: tuple[str, .
     # Targets of groups that did not run are left out (those of failed candidates are kept).
     group_of = {
         "function_trace": "trace_time", "module_trace": "trace_time",
-        "module_trace_single": "trace_time", "per_mode": "trace_time", "call": "call",
+        "module_trace_single": "trace_time", "per_mode": "trace_time",
+        "trace_as_is": "trace_time", "call": "call", "structures": "structures",
         "latency": "latency", "memory": "memory", "scaling": "scaling",
         "inference": "inference",
     }  # fmt: skip
@@ -351,13 +424,23 @@ def targets(res: Results, cfg: Config, models: list[Model], groups: tuple[str, .
                 0.3,
             )
             continue
-        add(
-            f"module_trace/{m.name}",
-            f"{m.name}: respect_mode=True (two traces) vs torch.jit.trace(check_trace=False)",
-            f"{tt}/jittrace",
-            f"{tt}/torch_jit_trace",
-            0.9,
-        )
+        if m.torch_wrapper is not None:  # the same ratio as module_trace, with a stricter limit
+            add(
+                f"trace_as_is/{m.name}",
+                f"{m.name}: trace as users call it (keyword inputs, structured output, both "
+                "modes) vs torch.jit.trace(check_trace=False) of the model wrapped to a tuple",
+                f"{tt}/jittrace",
+                f"{tt}/torch_jit_trace",
+                0.3,
+            )
+        else:
+            add(
+                f"module_trace/{m.name}",
+                f"{m.name}: respect_mode=True (two traces) vs torch.jit.trace(check_trace=False)",
+                f"{tt}/jittrace",
+                f"{tt}/torch_jit_trace",
+                0.9,
+            )
         add(
             f"module_trace_single/{m.name}",
             f"{m.name}: respect_mode=False vs torch.jit.trace(check_trace=False)",
@@ -387,6 +470,22 @@ def targets(res: Results, cfg: Config, models: list[Model], groups: tuple[str, .
         "call overhead, module with mode dispatch vs torch.jit.trace's",
         "call/linear_dropout/jittrace",
         "call/linear_dropout/torch_jit_trace",
+        1.1,
+    )
+    add(
+        "structures/namedtuple_output",
+        "call overhead, traced function returning a namedtuple (rebuilt from TorchScript's "
+        "tuple) vs the same returning a tuple",
+        "structures/namedtuple_output/jittrace",
+        "structures/namedtuple_output/jittrace_plain",
+        1.2,
+    )
+    add(
+        "structures/bool_variant",
+        "call overhead, module with a bool-argument variant dispatch (`traced(x, True)`, eval, "
+        "no_grad) vs the same module traced without the argument",
+        "structures/bool_variant/jittrace",
+        "structures/bool_variant/jittrace_plain",
         1.1,
     )
     for m in models:
@@ -438,7 +537,7 @@ def targets(res: Results, cfg: Config, models: list[Model], groups: tuple[str, .
         t.met = t.ratio <= t.limit
 
 
-GROUPS = ("trace_time", "scaling", "call", "latency", "inference", "memory")
+GROUPS = ("trace_time", "scaling", "call", "structures", "latency", "inference", "memory")
 
 
 def run(
@@ -475,7 +574,7 @@ def _parts(group: str, cfg: Config, models: list[Model]) -> list[str]:
     if group == "trace_time":
         return [m.name for m in models]
     if group == "latency":
-        return [m.name for m in models if not m.function]
+        return [m.name for m in models if not m.function and m.kwarg_inputs is None]
     if group == "inference":
         return [m.name for m in models if m.name in INFERENCE_MODELS]
     if group == "scaling":
@@ -496,11 +595,15 @@ def run_part(
     # models' code (both tracers give the same ones).
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+    # torch.jit.trace reads every attribute of a wrapped HF model (torch._jit_internal's
+    # module_has_exports), a deprecated property of transformers' among them.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers\.")
     some = [m for m in models if m.name == part] if part else models
     steps: dict[str, Callable[[], None]] = {
         "trace_time": lambda: trace_time(res, cfg, some, log),
         "scaling": lambda: scaling(res, cfg, [int(part)] if part else cfg.layers, log),
         "call": lambda: call_overhead(res, cfg, log),
+        "structures": lambda: structures(res, cfg, log),
         "latency": lambda: latency(res, cfg, some, log),
         "inference": lambda: inference(res, cfg, some, log),
         # Last in GROUPS: its 268 MB model leaves the allocator in a state that slows what follows
