@@ -164,14 +164,21 @@ def call_overhead(res: Results, cfg: Config, log: Callable[[str], None]) -> None
         "torch_jit_trace": lambda: theirs_mod(xm),
     }
     for model, candidates in cases.items():
-        samples = measure_interleaved(
-            candidates,
-            repeats=cfg.call_repeats,
-            sample_seconds=cfg.sample_seconds,
-            warmup=2,
-            gc_enabled=False,
-        )
-        _add(res, "call", model, samples)
+        _time_calls(res, cfg, "call", model, candidates)
+
+
+def _time_calls(
+    res: Results, cfg: Config, group: str, model: str, candidates: dict[str, Callable[[], Any]]
+) -> None:
+    """Per-call timings of `candidates`, interleaved, with the garbage collector off."""
+    samples = measure_interleaved(
+        candidates,
+        repeats=cfg.call_repeats,
+        sample_seconds=cfg.sample_seconds,
+        warmup=2,
+        gc_enabled=False,
+    )
+    _add(res, group, model, samples)
 
 
 # ---- 2b. Structured outputs and variants --------------------------------------------------------
@@ -222,14 +229,7 @@ def structures(res: Results, cfg: Config, log: Callable[[str], None]) -> None:
             del candidates["jittrace"]
         # The module as it is served (eval, no_grad); the function as the call group times it.
         with torch.set_grad_enabled(model != "bool_variant"):
-            samples = measure_interleaved(
-                candidates,
-                repeats=cfg.call_repeats,
-                sample_seconds=cfg.sample_seconds,
-                warmup=2,
-                gc_enabled=False,
-            )
-        _add(res, "structures", model, samples)
+            _time_calls(res, cfg, "structures", model, candidates)
 
 
 # ---- 3. Traced forward latency ------------------------------------------------------------------
