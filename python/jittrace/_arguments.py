@@ -89,10 +89,6 @@ class Plan:
         """Parameters whose values select a variant: those given a constant (None included)."""
         return [n for n in self.names if any(is_constant(v.values[n]) for v in self.variants)]
 
-    def dispatches(self) -> bool:
-        """Whether the trace has a dispatcher in front (as the core decides)."""
-        return len(self.variants) > 1 or any(is_constant(x) for x in self.variants[0].inputs)
-
 
 def variant_overrides(api: str, what: str, variants: Any) -> list[dict[str, Any]]:
     """The argument overrides of each variant: ``[{}]`` (the example alone) without `variants`.
