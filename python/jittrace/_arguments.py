@@ -29,7 +29,7 @@ __all__ = ["Plan", "Variant", "plan", "variant_overrides"]
 TENSOR = "<tensor>"
 
 _CONSTANT_LEAVES = (bool, int, float, str, type(None))
-_A_TENSOR = torch.zeros(())
+_TENSOR_STRUCTURE, _ = Structure.of(torch.zeros(()))
 
 
 def is_constant(value: Any) -> bool:
@@ -261,7 +261,6 @@ def _traced_call(
     the output in script form, noting its structure."""
     rebuild = list(structures.items())
     outputs = variant.outputs
-    tensor_structure, _ = Structure.of(_A_TENSOR)
 
     def traced(*inputs: Any) -> Any:
         if rebuild:
@@ -271,7 +270,7 @@ def _traced_call(
             inputs = tuple(values)
         out = call(*inputs) if layout is None else _call_bound(call, signature, layout, inputs)
         if type(out) is torch.Tensor:  # the common case, kept cheap: nothing to convert
-            outputs.append(tensor_structure)
+            outputs.append(_TENSOR_STRUCTURE)
             return out
         structure, script = Structure.of(out)
         strict(structure)

@@ -17,6 +17,7 @@ import torch
 
 from ._arguments import TENSOR, Plan, is_constant
 from ._structures import Structure, StructureUnavailable
+from ._torchscript import bound_method, training_flag
 
 __all__ = [
     "Interface",
@@ -301,6 +302,6 @@ def install(module: torch.jit.ScriptModule, info: TraceInfo) -> torch.jit.Script
     for name, interface in info.methods.items():
         if interface.needed:
             module.__dict__[name] = StructuredCall(
-                cpp._get_method(name), interface, lambda: bool(cpp.getattr("training"))
+                bound_method(cpp, name), interface, training_flag(cpp)
             )
     return module

@@ -482,10 +482,8 @@ def _graphs(r: Request, traced: Any) -> list[tuple[str, str | None, Any]]:
     """(method, mode, graph) of every trace in `traced`; a method traced for several values of
     its non-tensor arguments has one trace per variant (``trainforward__0``, ...)."""
     if not isinstance(traced, torch.jit.ScriptModule):
-        graph = traced.graph
-        if graph.findAllNodes("prim::CallFunction"):
-            graph = traced.inlined_graph  # a dispatcher: its variants inlined
-        return [(_method_name(r, None), None, graph)]
+        # A function's dispatcher calls its variants: inlined, it holds them all.
+        return [(_method_name(r, None), None, traced.inlined_graph)]
     names = set(method_names(traced))
 
     def traces(base: str) -> list[Any]:
@@ -616,7 +614,7 @@ def _inlined(traced: Any, method: str, mode: str | None) -> Any:
     names = set(method_names(traced))
     for name in (f"{mode}{method}", method):
         if name in names:
-            return traced._c._get_method(name).inlined_graph
+            return method_graph(traced, name, inlined=True)
     return None
 
 

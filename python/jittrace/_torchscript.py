@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -20,12 +21,14 @@ from torch.jit._script import RecursiveScriptModule
 from ._errors import InputError
 
 __all__ = [
+    "bound_method",
     "compiled_methods",
     "method_graph",
     "method_names",
     "method_schema",
     "non_persistent_buffers",
     "script_exports",
+    "training_flag",
     "type_name",
     "wrap",
     "wrap_loaded",
@@ -219,10 +222,22 @@ def method_schema(module: torch.jit.ScriptModule, name: str) -> str:
     return str(module._c._get_method(name).schema)
 
 
-def method_graph(module: torch.jit.ScriptModule, name: str) -> torch.Graph:
-    """The graph of method `name`."""
-    graph: torch.Graph = module._c._get_method(name).graph
+def method_graph(module: torch.jit.ScriptModule, name: str, inlined: bool = False) -> torch.Graph:
+    """The graph of method `name`; `inlined`: with the methods it calls inlined (a dispatcher's
+    traces)."""
+    method = module._c._get_method(name)
+    graph: torch.Graph = method.inlined_graph if inlined else method.graph
     return graph
+
+
+def bound_method(cpp: torch._C.ScriptModule, name: str) -> Any:
+    """Method `name` of a C++ module, callable, holding the C++ module (not its Python wrapper)."""
+    return cpp._get_method(name)
+
+
+def training_flag(cpp: torch._C.ScriptModule) -> Callable[[], bool]:
+    """Reads the `training` attribute of a C++ module when called."""
+    return lambda: bool(cpp.getattr("training"))  # type: ignore[attr-defined]  # unstubbed
 
 
 def _index_containers(modules: list[tuple[str, nn.Module]], traced: torch.jit.ScriptModule) -> None:
