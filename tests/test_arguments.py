@@ -266,7 +266,10 @@ def test_the_report_reads_every_variant(probe_sizes):
         return x.view(int(x.shape[0]), -1) * k if k == 1 else x * k
 
     traced = jit_trace(
-        f, torch.ones(4, 3), variants={"k": [1, 2]}, report=True, probe_sizes=probe_sizes
+        f,
+        torch.ones(4, 3),
+        variants={"k": [1, 2]},
+        report=jittrace.ReportOptions(probe_sizes=probe_sizes),
     )
     (size,) = traced.trace_report.specialized
     assert (size.input, size.dim, size.size) == ("x", 0, 4)

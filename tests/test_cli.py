@@ -348,14 +348,6 @@ def _after(target: str, *, built: bool) -> str:
             id="method-without-inputs",
         ),
         pytest.param(
-            "trace models.py:Net --method strict=torch.ones(1,8)",
-            2,
-            _after("models.py:Net", built=True)
-            + "jittrace trace: error: --method strict: jit_trace_module takes 'strict' as its "
-            "own argument, so it cannot trace a method of that name\n",
-            id="method-named-like-an-option",
-        ),
-        pytest.param(
             "trace models.py:double --method forward=torch.ones(1)",
             2,
             _after("models.py:double", built=True)
@@ -453,7 +445,7 @@ def test_failing_check_exits_1_before_saving(run_cli, models, tmp_path):
     assert (result.code, result.out) == (1, "")
     assert result.err == _after("models.py:Branchy", built=True) + (
         "jittrace trace: check failed: [jit_trace_module] check_inputs[0]['forward'] "
-        "(train mode): output differs from eager mode: largest absolute difference 1 "
+        "(eval mode): output differs from eager mode: largest absolute difference 1 "
         "(rtol=1e-05, atol=1e-05)\n"
     )
     assert not (tmp_path / "out.pt").exists()
@@ -872,8 +864,7 @@ def test_tolerances_decide_the_checks(run_cli, report_models):
         r"largest absolute difference 0\.000999\d* \(rtol=1e-05, atol=1e-05\)$", data["error"]
     )
     assert data["file"] is None
-    [first, *_] = data["checks"]
-    assert first["ok"] is False
+    [first] = [c for c in data["checks"] if not c["ok"]]
     assert first["max_abs_diff"] == pytest.approx(1e-3, rel=1e-3)
     assert first["max_rel_diff"] == pytest.approx(1e-3 / 2.001, rel=1e-3)
     passed = run_cli(*args, "--atol", "2e-3", "--rtol", "0")

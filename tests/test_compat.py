@@ -125,7 +125,7 @@ def test_check_trace_compares_outputs_with_check_tolerance():
             branches, torch.ones(2), check_inputs=[(-torch.ones(2),)], check_tolerance=0.01
         )
     assert str(info.value) == (
-        "[trace] check_inputs[1]: output differs from eager mode: largest absolute difference "
+        "[trace] check_inputs[0]: output differs from eager mode: largest absolute difference "
         "1 (rtol=0.01, atol=1e-05)"
     )
 

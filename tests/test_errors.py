@@ -147,6 +147,11 @@ class Branchy(nn.Module):
         return branches_on_the_sign(x)
 
 
+class BranchyInTrain(nn.Module):
+    def forward(self, x):
+        return x * 2 if not self.training or bool(x.sum() > 0) else x
+
+
 class BranchyInEval(nn.Module):
     def forward(self, x):
         return x * 2 if self.training or bool(x.sum() > 0) else x
@@ -367,7 +372,7 @@ CASES = [
     case("drop-in-check-fails", lambda: jittrace.trace(branches_on_the_sign, X.abs(),
                                                      check_inputs=[-X.abs()]),
          jittrace.TraceCheckError,
-         r"^\[trace\] check_inputs\[1\]: output differs from eager mode: largest absolute "
+         r"^\[trace\] check_inputs\[0\]: output differs from eager mode: largest absolute "
          r"difference", tracer_warns=True),
     case("too-many-inputs", lambda: jit_trace(identity, X, X), jittrace.InputError,
          r"^\[jit_trace\] identity cannot take 2 example inputs: too many positional arguments$"),
@@ -553,7 +558,23 @@ CASES = [
     case("inputs-given-positionally", lambda: jit_trace_module(Small(), X), TypeError,
          r"^jit_trace_module\(\) takes 1 positional argument but 2 were given$"),
     case("unknown-method", lambda: jit_trace_module(Small(), encode=X), jittrace.InputError,
-         r"^\[jit_trace_module\] 'encode' is not a method of Small; methods: forward, decode$"),
+         r"^\[jit_trace_module\] 'encode' is neither an option nor a method of Small; did you "
+         r"mean 'decode'\? \(options: strict, respect_mode, .*; methods: forward, decode\)$"),
+    case("mistyped-option-of-a-module",
+         lambda: jit_trace_module(Small(), forward=X, strcit=False), jittrace.InputError,
+         r"^\[jit_trace_module\] 'strcit' is neither an option nor a method of Small; did you "
+         r"mean 'strict'\? \(options: strict, respect_mode, example_kwarg_inputs, variants, "
+         r"check_inputs, check_tolerance, report, record_source_locations; methods: forward, "
+         r"decode\)$"),
+    case("mistyped-option", lambda: jit_trace(identity, X, strcit=False), jittrace.InputError,
+         r"^\[jit_trace\] 'strcit' is not an option; did you mean 'strict'\? \(options: "
+         r"strict, respect_mode, example_kwarg_inputs, variants, check_inputs, check_tolerance, "
+         r"report, record_source_locations\)$"),
+    case("unknown-option", lambda: jit_trace(identity, X, speed=3), jittrace.InputError,
+         r"^\[jit_trace\] 'speed' is not an option \(options: strict, "),
+    case("option-of-0.1", lambda: jit_trace(identity, X, atol=1e-3), jittrace.InputError,
+         r"^\[jit_trace\] 'atol' is not an option; it moved: use "
+         r"check_tolerance=jittrace\.Tolerance\(atol=\.\.\.\) \(options: "),
     case("attribute-not-a-method", lambda: jit_trace_module(Small(), scale=X),
          jittrace.InputError,
          r"^\[jit_trace_module\] 'scale' is an attribute \(float\) of Small, not a method$"),
@@ -564,8 +585,8 @@ CASES = [
          r"^\[jit_trace_module\] 'fc' is a submodule of Small, not a method$"),
     case("unknown-method-offers-its-methods",
          lambda: jit_trace_module(WithStaticMethod(), encode=X), jittrace.InputError,
-         r"^\[jit_trace_module\] 'encode' is not a method of WithStaticMethod; methods: forward, "
-         r"decode, helper$"),
+         r"^\[jit_trace_module\] 'encode' is neither an option nor a method of WithStaticMethod; "
+         r"did you mean 'decode'\? \(options: .*; methods: forward, decode, helper\)$"),
     case("method-missing-inputs", lambda: jit_trace_module(Small(), forward=()),
          jittrace.InputError,
          r"^\[jit_trace_module\] Small\.forward cannot take 0 example inputs: missing a required "
@@ -657,7 +678,7 @@ CASES = [
          r"mode$",
          tracer_warns=True),
     case("check-module-differs-in-train-mode",
-         lambda: jit_trace_module(Branchy(), forward=torch.ones(2),
+         lambda: jit_trace_module(BranchyInTrain(), forward=torch.ones(2),
                                   check_inputs=[{"forward": -torch.ones(2)}]),
          jittrace.TraceCheckError,
          r"^\[jit_trace_module\] check_inputs\[0\]\['forward'\] \(train mode\): output differs "
@@ -673,7 +694,7 @@ CASES = [
     case("check-module-through-jit-trace",
          lambda: jit_trace(Branchy(), torch.ones(2), check_inputs=[(-torch.ones(2),)]),
          jittrace.TraceCheckError,
-         r"^\[jit_trace\] check_inputs\[0\] \(train mode\): output differs from eager mode: "
+         r"^\[jit_trace\] check_inputs\[0\] \(eval mode\): output differs from eager mode: "
          + LARGEST_1,
          tracer_warns=True),
     case("check-traced-code-fails",
@@ -776,30 +797,29 @@ CASES = [
 
     # ---- The trace report, check tolerances, inference files -----------------------------------
     case("report-not-a-flag", lambda: jit_trace(identity, X, report="yes"), jittrace.InputError,
-         r"^\[jit_trace\] report must be True or False, not 'yes'$"),
-    case("probe-sizes-not-a-flag",
-         lambda: jit_trace_module(Small(), forward=torch.randn(2, 3), probe_sizes=1),
-         jittrace.InputError, r"^\[jit_trace_module\] probe_sizes must be True or False, not 1$"),
-    case("atol-negative", lambda: jit_trace(identity, X, atol=-1), jittrace.InputError,
-         r"^\[jit_trace\] atol must be a finite number >= 0, not -1$"),
-    case("rtol-nan", lambda: jit_trace(identity, X, rtol=float("nan")), jittrace.InputError,
-         r"^\[jit_trace\] rtol must be a finite number >= 0, not nan$"),
-    case("rtol-a-string", lambda: jit_trace(identity, X, rtol="1e-3"), jittrace.InputError,
-         r"^\[jit_trace\] rtol must be a finite number >= 0, not '1e-3'$"),
-    case("fail-on-unknown-kind",
-         lambda: jit_trace_module(Small(), forward=torch.randn(2, 3), fail_on=["warning"]),
+         r"^\[jit_trace\] report must be True, False or a jittrace\.ReportOptions, not 'yes'$"),
+    case("probe-sizes-not-a-flag", lambda: jittrace.ReportOptions(probe_sizes=1),
+         jittrace.InputError, r"^\[ReportOptions\] probe_sizes must be True or False, not 1$"),
+    case("atol-negative", lambda: jittrace.Tolerance(atol=-1), jittrace.InputError,
+         r"^\[Tolerance\] atol must be a finite number >= 0, not -1$"),
+    case("rtol-nan", lambda: jittrace.Tolerance(rtol=float("nan")), jittrace.InputError,
+         r"^\[Tolerance\] rtol must be a finite number >= 0, not nan$"),
+    case("check-tolerance-a-string", lambda: jit_trace(identity, X, check_tolerance="1e-3"),
          jittrace.InputError,
-         r"^\[jit_trace_module\] fail_on: 'warning' is not a kind of finding; kinds: warnings, "
+         r"^\[jit_trace\] check_tolerance must be a finite number >= 0, not '1e-3'$"),
+    case("fail-on-unknown-kind", lambda: jittrace.ReportOptions(fail_on=["warning"]),
+         jittrace.InputError,
+         r"^\[ReportOptions\] fail_on: 'warning' is not a kind of finding; kinds: warnings, "
          r"specialized, devices, random \(or 'all'\)$"),
-    case("fail-on-not-a-list", lambda: jit_trace(identity, X, fail_on=3), jittrace.InputError,
-         r"^\[jit_trace\] fail_on must be a kind of finding or a list of them, not int$"),
+    case("fail-on-not-a-list", lambda: jittrace.ReportOptions(fail_on=3), jittrace.InputError,
+         r"^\[ReportOptions\] fail_on must be a kind of finding or a list of them, not int$"),
     case("fail-on-a-tracer-warning",
-         lambda: jit_trace(branches_on_the_sign, X, fail_on="warnings"), jittrace.TraceReportError,
+         lambda: jit_trace(branches_on_the_sign, X, report=jittrace.ReportOptions(fail_on="warnings")), jittrace.TraceReportError,
          r"^\[jit_trace\] the trace has 1 finding\(s\) of a kind that fail_on makes an error "
          r"\(warnings\): TracerWarning \(tensor_to_python\) at .*test_errors\.py:\d+: Converting "
          r"a tensor to a Python boolean", tracer_warns=True),
     case("fail-on-random-ops",
-         lambda: jit_trace_module(nn.Dropout(), forward=X, fail_on="random"),
+         lambda: jit_trace_module(nn.Dropout(), forward=X, report=jittrace.ReportOptions(fail_on="random")),
          jittrace.TraceReportError,
          r"^\[jit_trace_module\] the trace has 1 finding\(s\) of a kind that fail_on makes an "
          r"error \(random\): forward \(train mode\): aten::dropout draws random numbers$"),

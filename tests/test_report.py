@@ -11,8 +11,10 @@ from pathlib import Path
 import jittrace
 import pytest
 import torch
-from jittrace import jit_trace, jit_trace_module
+from jittrace import ReportOptions, Tolerance, jit_trace, jit_trace_module
 from torch import nn
+
+PROBE = ReportOptions(probe_sizes=True)
 
 HERE = Path(__file__).name
 
@@ -131,7 +133,9 @@ def test_specialised_size_from_the_graph():
 
 
 def test_traced_sizes_are_not_specialised():
-    traced = jit_trace(flatten_traced, torch.randn(3, 4), report=True, probe_sizes=True)
+    traced = jit_trace(
+        flatten_traced, torch.randn(3, 4), report=jittrace.ReportOptions(probe_sizes=True)
+    )
     assert traced.trace_report.specialized == ()
     assert "probe" in traced.trace_report.timings
 
@@ -153,7 +157,7 @@ def test_probe_sizes_finds_what_the_graph_cannot():
         from_graph = jit_trace_module(Fixed(), forward=x, report=True).trace_report
     assert from_graph.specialized == ()
     with pytest.warns(torch.jit.TracerWarning):
-        probed = jit_trace_module(Fixed(), forward=x, probe_sizes=True).trace_report
+        probed = jit_trace_module(Fixed(), forward=x, report=PROBE).trace_report
     [found] = probed.specialized
     assert (found.input, found.dim, found.size, found.found_by) == ("x", 0, 3, "retrace")
     assert found.ops == ("aten::reshape",)
@@ -174,13 +178,13 @@ def test_probe_sizes_drops_graph_candidates_the_model_fixes():
     x = torch.randn(3, 4)
     from_graph = jit_trace_module(Fixed(), forward=x, report=True).trace_report
     assert [(s.input, s.dim, s.ops) for s in from_graph.specialized] == [("x", 1, ("aten::view",))]
-    assert jit_trace_module(Fixed(), forward=x, probe_sizes=True).trace_report.specialized == ()
+    assert jit_trace_module(Fixed(), forward=x, report=PROBE).trace_report.specialized == ()
 
 
 def test_probe_sizes_finds_control_flow_on_a_size():
     with pytest.warns(torch.jit.TracerWarning, match="Python boolean"):
         traced = jit_trace_module(
-            SizeInBranch(), forward=torch.randn(2, 3), respect_mode=False, probe_sizes=True
+            SizeInBranch(), forward=torch.randn(2, 3), respect_mode=False, report=PROBE
         )
     found = {(s.input, s.dim): s.ops for s in traced.trace_report.specialized}
     assert found == {("x", 1): ("<graph structure>",)}
@@ -260,15 +264,23 @@ def test_checks_measure_differences_within_tolerances():
     with pytest.raises(jittrace.TraceCheckError, match=r"\(rtol=1e-05, atol=1e-05\)$"):
         jit_trace(drifting(), torch.ones(3), check_inputs=check)
     traced = jit_trace(
-        drifting(), torch.ones(3), check_inputs=check, atol=2e-3, rtol=0.0, report=True
+        drifting(),
+        torch.ones(3),
+        check_inputs=check,
+        check_tolerance=jittrace.Tolerance(atol=2e-3, rtol=0.0),
+        report=True,
     )
     [c] = traced.trace_report.checks
     assert c.ok
     assert c.max_abs_diff == pytest.approx(1e-3, rel=1e-3)
     assert c.max_rel_diff == pytest.approx(1e-3 / 2.001, rel=1e-3)
     with pytest.raises(jittrace.TraceCheckError, match=r"\(rtol=0.0001, atol=0.0\)$"):
-        jit_trace(drifting(), torch.ones(3), check_inputs=check, atol=0.0, rtol=1e-4)
-    assert jit_trace(drifting(), torch.ones(3), check_inputs=check, atol=0.0, rtol=1e-3)
+        jit_trace(
+            drifting(), torch.ones(3), check_inputs=check, check_tolerance=Tolerance(0.0001, 0.0)
+        )
+    assert jit_trace(
+        drifting(), torch.ones(3), check_inputs=check, check_tolerance=Tolerance(1e-3, 0.0)
+    )
 
 
 def test_check_failure_keeps_the_figures_of_every_output():
@@ -276,7 +288,7 @@ def test_check_failure_keeps_the_figures_of_every_output():
         return (x * 2 if bool(x.sum() > 0) else x), x + 1
 
     with pytest.warns(torch.jit.TracerWarning), pytest.raises(jittrace.TraceCheckError) as info:
-        jit_trace(sign_branch, torch.ones(2), check_inputs=[(-torch.ones(2),)], rtol=0.5)
+        jit_trace(sign_branch, torch.ones(2), check_inputs=[(-torch.ones(2),)], check_tolerance=0.5)
     assert str(info.value).endswith("(rtol=0.5, atol=1e-05)")
     checks = {c.output: c for c in info.value.checks}
     assert checks["output[0]"].ok is False
@@ -301,7 +313,7 @@ def test_relative_difference_over_zero_is_infinite_and_null_in_json():
 
 def test_fail_on_raises_naming_the_first_finding():
     with pytest.warns(torch.jit.TracerWarning), pytest.raises(jittrace.TraceReportError) as info:
-        jit_trace(flatten_with_int, torch.randn(3, 4), fail_on="warnings")
+        jit_trace(flatten_with_int, torch.randn(3, 4), report=ReportOptions(fail_on="warnings"))
     error = info.value
     assert isinstance(error, jittrace.TraceError)
     assert str(error).startswith(
@@ -314,13 +326,15 @@ def test_fail_on_raises_naming_the_first_finding():
 
 def test_fail_on_passes_when_its_kinds_are_clean():
     traced = jit_trace_module(
-        Noisy(), forward=torch.randn(2, 4), fail_on=["warnings", "specialized"]
+        Noisy(),
+        forward=torch.randn(2, 4),
+        report=ReportOptions(fail_on=["warnings", "specialized"]),
     )
     assert traced.trace_report.random  # reported, but not a kind that fails
     with pytest.raises(jittrace.TraceReportError, match=r"\(random\): forward \(train mode\)"):
-        jit_trace_module(Noisy(), forward=torch.randn(2, 4), fail_on="random")
+        jit_trace_module(Noisy(), forward=torch.randn(2, 4), report=ReportOptions(fail_on="random"))
     with pytest.raises(jittrace.TraceReportError, match=r"\(warnings, specialized, devices"):
-        jit_trace_module(Noisy(), forward=torch.randn(2, 4), fail_on="all")
+        jit_trace_module(Noisy(), forward=torch.randn(2, 4), report=ReportOptions(fail_on="all"))
 
 
 def test_report_as_json_and_text():

@@ -142,7 +142,7 @@ TracedModule trace_module(ModuleAccess& access, const std::vector<Method>& metho
                           const Verify& verify) {
   const std::string prefix = "[" + api + "] ";
   const ModuleTree tree = access.describe();
-  TracedModule result{build_module(tree, api), {}};
+  TracedModule result{build_module(tree, api), {}, {}};
   Module& self = result.module;
   const auto groups = group_methods(methods);
   check_method_names(self, groups, options, prefix);
@@ -159,6 +159,7 @@ TracedModule trace_module(ModuleAccess& access, const std::vector<Method>& metho
   std::vector<std::vector<VariantTrace>> dispatched;  // per group and mode, if it dispatches
   auto trace_all = [&](bool training) {
     const std::string mode = training ? "train" : "eval";
+    const std::size_t output = training == tree.training ? 0 : 1;
     for (const auto& group : groups) {
       const std::string base = options.respect_mode ? mode + group.name : group.name;
       const auto names = trace_names(group, base);
@@ -169,6 +170,7 @@ TracedModule trace_module(ModuleAccess& access, const std::vector<Method>& metho
             variant_prefix(prefix + method.name + " (" + mode + " mode): ", group.variants, i),
             method, options.strict, &self);
         if (group.dispatch) traces.push_back(variant_trace(method, names[i], *graph, 1));
+        result.traces.push_back({group.name, training, i, names[i], graph, output});
         graphs.push_back({names[i], std::move(graph)});
       }
       dispatched.push_back(std::move(traces));
@@ -211,7 +213,7 @@ TracedModule trace_module(ModuleAccess& access, const std::vector<Method>& metho
                     dispatcher_in_both_modes(group.name, sources[true], sources[false], returns));
     }
   }
-  if (verify) verify(self);
+  if (verify) verify(self, result.traces);
   for (const auto& name : scope.finish()) {
     result.warnings.push_back({Warning::Kind::kParameterModified,
                                prefix + "the traced code modified parameter '" + name +

@@ -250,18 +250,22 @@ std::string variant_prefix(const std::string& prefix, const std::vector<const Me
   return variants.size() > 1 ? prefix + "variant " + std::to_string(i) + ": " : prefix;
 }
 
-torch::jit::StrongFunctionPtr trace_function(const std::vector<Method>& variants,
-                                             const std::string& dotted_name,
-                                             const TraceOptions& options, const std::string& api) {
+TracedFunction trace_function(const std::vector<Method>& variants, const std::string& dotted_name,
+                              const TraceOptions& options, const std::string& api) {
   const std::string prefix = "[" + api + "] ";
   if (variants.empty()) throw InputError(prefix + "there is nothing to trace");
   auto cu = std::make_shared<torch::jit::CompilationUnit>();
   const std::string qualified = qualified_name(dotted_name);
+  const auto dot = dotted_name.rfind('.');
+  const std::string shown = dot == std::string::npos ? dotted_name : dotted_name.substr(dot + 1);
   std::vector<const Method*> methods;
   for (const auto& m : variants) methods.push_back(&m);
+  std::vector<TraceRecord> records;
   if (!needs_dispatch(methods)) {
     auto graph = trace_graph(prefix, variants[0], options.strict, /*self=*/nullptr);
-    return {cu, cu->create_function(c10::QualifiedName(qualified), std::move(graph))};
+    auto* fn = cu->create_function(c10::QualifiedName(qualified), graph);
+    records.push_back({shown, std::nullopt, 0, fn->name(), std::move(graph), 0});
+    return {{cu, fn}, std::move(records)};
   }
   const std::string base = c10::QualifiedName(qualified).name();
   std::vector<VariantTrace> traces;
@@ -271,13 +275,13 @@ torch::jit::StrongFunctionPtr trace_function(const std::vector<Method>& variants
                              /*self=*/nullptr);
     const std::string callee = base + "__" + std::to_string(i);
     traces.push_back(variant_trace(variants[i], callee, *graph, 0));
+    records.push_back({shown, std::nullopt, i, callee, graph, 0});
     callees[callee] = cu->create_function(c10::QualifiedName(qualified + "__" + std::to_string(i)),
                                           std::move(graph));
   }
-  const auto dot = dotted_name.rfind('.');
-  const std::string shown = dot == std::string::npos ? dotted_name : dotted_name.substr(dot + 1);
-  return define_function(cu, qualified, variant_dispatcher(prefix, base, shown, traces, false),
-                         callees);
+  return {define_function(cu, qualified, variant_dispatcher(prefix, base, shown, traces, false),
+                          callees),
+          std::move(records)};
 }
 
 }  // namespace detail

@@ -39,10 +39,11 @@ void init_modes(py::module_& m) {
         detail::Verify check;
         if (!verify.is_none()) {
           py::handle callback = verify;  // borrowed: `verify` outlives the trace
-          check = [callback](const torch::jit::Module& traced) {
+          check = [callback](const torch::jit::Module& traced,
+                             const std::vector<detail::TraceRecord>& traces) {
             py::gil_scoped_acquire gil;
             raise_pending_error();
-            callback(traced);
+            callback(traced, trace_records(traces));
           };
         }
         auto access = access_python_module(mod, api, scripted);
@@ -57,15 +58,15 @@ void init_modes(py::module_& m) {
         for (const auto& warning : traced.warnings) {
           warnings.append(py::make_tuple(kind_name(warning.kind), warning.message));
         }
-        return py::make_tuple(traced.module, warnings);
+        return py::make_tuple(traced.module, warnings, trace_records(traced.traces));
       },
       py::arg("api"), py::arg("mod"), py::arg("methods"), py::arg("strict"),
       py::arg("respect_mode"), py::arg("record_source_locations"), py::arg("verify"),
       py::arg("scripted"),
       "For `api` (named in errors), traces methods of mod, each (name, (callable, inputs, "
       "argument_names, defaults)) and a name listed once per variant, into a TorchScript module "
-      "sharing its tensors, calls verify(module) if given, and puts mod back as it was. Returns "
-      "(module, [(kind, message)] warnings). `scripted` maps submodules to TorchScript modules "
+      "sharing its tensors, calls verify(module, traces) if given, and puts mod back as it was. Returns "
+      "(module, [(kind, message)] warnings, traces), traces as trace_function's. `scripted` maps submodules to TorchScript modules "
       "that "
       "stand for them (their exported methods compiled).");
 }

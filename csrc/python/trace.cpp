@@ -35,13 +35,14 @@ void init_trace(py::module_& m) {
           return detail::trace_function(methods, dotted_name, TraceOptions{strict, false}, api);
         }();
         raise_pending_error();
-        return traced;
+        return py::make_tuple(traced.function, trace_records(traced.traces));
       },
       py::arg("variants"), py::arg("dotted_name"), py::arg("strict"),
       py::arg("record_source_locations"),
       "Traces a function into a torch.jit.ScriptFunction, in a CompilationUnit of its own, named "
       "after dotted_name ('module.qualname'). Each variant is (callable, inputs, argument_names, "
-      "defaults); several dispatch on their constant inputs.");
+      "defaults); several dispatch on their constant inputs. Returns (function, traces): one "
+      "(method, mode, variant, name, graph, output) per trace, in the order they ran.");
 }
 
 }  // namespace jittrace::python

@@ -231,6 +231,16 @@ void raise_pending_error() {
   if (PyErr_Occurred()) throw py::error_already_set();
 }
 
+py::list trace_records(const std::vector<detail::TraceRecord>& traces) {
+  py::list out;
+  for (const auto& t : traces) {
+    py::object mode = py::none();
+    if (t.training) mode = py::str(*t.training ? "train" : "eval");
+    out.append(py::make_tuple(t.method, mode, t.variant, t.name, t.graph, t.output));
+  }
+  return out;
+}
+
 Fn python_fn(py::handle func, const std::string& prefix) {
   return [func, prefix](std::vector<c10::IValue> inputs) -> c10::IValue {
     py::gil_scoped_acquire gil;

@@ -1,6 +1,7 @@
 // Python objects <-> IValues for tracing, and Python callables as the core's Fn.
 #pragma once
 
+#include <jittrace/detail.h>
 #include <jittrace/jittrace.h>
 #include <pybind11/pybind11.h>
 
@@ -34,6 +35,10 @@ Method to_method(const std::string& name, py::handle spec, const std::string& pr
 /// Python's warnings module without checking the result, so a warning turned into an error
 /// (`-W error`) is left pending; call this whenever the binding regains the GIL.
 void raise_pending_error();
+
+/// The core's trace records as Python tuples (method, mode, variant, name, graph, output), where
+/// mode is "train", "eval" or None (see detail::TraceRecord).
+py::list trace_records(const std::vector<detail::TraceRecord>& traces);
 
 /// Wraps a Python callable as the core's Fn: takes the GIL, passes each input as a Python
 /// object, converts the result. `func` is borrowed: the caller keeps it alive while the Fn is

@@ -8,13 +8,15 @@ BUILD_INFO: Final[dict[str, Any]]
 
 # One variant: (callable, inputs, argument names, constant defaults by name).
 _Variant = tuple[Callable[..., Any], tuple[Any, ...], Sequence[str], dict[str, Any]]
+# The core's record of one trace: (method, mode, variant, name, graph, output).
+_Trace = tuple[str, str | None, int, str, torch.Graph, int]
 
 def trace_function(
     variants: Sequence[_Variant],
     dotted_name: str,
     strict: bool,
     record_source_locations: bool,
-) -> torch.jit.ScriptFunction[Any, Any]: ...
+) -> tuple[torch.jit.ScriptFunction[Any, Any], list[_Trace]]: ...
 def trace_module(
     api: str,
     mod: torch.nn.Module,
@@ -22,9 +24,9 @@ def trace_module(
     strict: bool,
     respect_mode: bool,
     record_source_locations: bool,
-    verify: Callable[[torch._C.ScriptModule], None] | None,
+    verify: Callable[[torch._C.ScriptModule, list[_Trace]], None] | None,
     scripted: dict[torch.nn.Module, torch._C.ScriptModule],
-) -> tuple[torch._C.ScriptModule, list[tuple[str, str]]]: ...
+) -> tuple[torch._C.ScriptModule, list[tuple[str, str]], list[_Trace]]: ...
 def save(
     module: torch._C.ScriptModule | torch.jit.ScriptFunction[Any, Any],
     path: str,

@@ -35,6 +35,7 @@ from ._errors import (  # noqa: E402
 from ._files import load, manifest, save  # noqa: E402
 from ._inference import optimize_for_inference  # noqa: E402
 from ._interface import TracedFunction  # noqa: E402
+from ._options import ReportOptions, Tolerance  # noqa: E402
 from ._report import (  # noqa: E402
     DeviceConstant,
     RandomOp,
@@ -58,8 +59,10 @@ __all__ = [
     "InternalError",
     "JittraceError",
     "RandomOp",
+    "ReportOptions",
     "SpecializedSize",
     "StructureUnavailable",
+    "Tolerance",
     "TraceCheckError",
     "TraceError",
     "TraceReport",

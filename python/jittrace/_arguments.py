@@ -85,6 +85,12 @@ class Plan:
         names = list(self.names)
         return [(v.call, v.inputs, names, self.defaults) for v in self.variants]
 
+    @property
+    def structured(self) -> bool:
+        """Whether calls need a Python wrapper (see Interface.needed): a structured input, or
+        a structured output of any trace made."""
+        return bool(self.inputs) or any(not s.plain for v in self.variants for s in v.outputs)
+
     def tested(self) -> list[str]:
         """Parameters whose values select a variant: those given a constant (None included)."""
         return [n for n in self.names if any(is_constant(v.values[n]) for v in self.variants)]

@@ -1,48 +1,34 @@
-"""Comparing eager and traced outputs for ``check_inputs``."""
+"""Comparing eager and traced outputs: the checks of ``check_inputs`` and of saved files.
+
+One ``Checker`` runs every check of a trace with one tolerance and keeps the result of every
+output it compared (``CheckResult``), which the trace report and the command line read, also
+when a check fails (``TraceCheckError.checks``).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
 from ._errors import TraceCheckError
+from ._options import Tolerance
 from ._structures import Structure
 
-__all__ = [
-    "CheckResult",
-    "check_against_eager",
-    "collecting",
-    "compare_outputs",
-    "run_seeded",
-    "tolerances",
-]
+__all__ = ["Call", "CheckResult", "Checker", "run_seeded"]
 
-# Traced graphs run the same kernels as eager code, so outputs normally agree exactly; the
-# tolerance only absorbs fused or reordered floating-point arithmetic.
-RTOL = 1e-5
-ATOL = 1e-5
 SEED = 20260101
 
-# (rtol, atol) of the checks running in this context; see tolerances().
-_tolerances: contextvars.ContextVar[tuple[float, float]] = contextvars.ContextVar(
-    "jittrace_check_tolerances", default=(RTOL, ATOL)
-)
 
+@dataclass(frozen=True)
+class Call:
+    """Example arguments of one call: positional and keyword."""
 
-@contextlib.contextmanager
-def tolerances(rtol: float, atol: float) -> Iterator[None]:
-    """Checks inside this context compare with ``rtol`` and ``atol``."""
-    token = _tolerances.set((rtol, atol))
-    try:
-        yield
-    finally:
-        _tolerances.reset(token)
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -70,170 +56,203 @@ class CheckResult:
     inputs: int = 1
 
 
-# The results of the checks running in this context, when someone collects them.
-_results: contextvars.ContextVar[list[CheckResult] | None] = contextvars.ContextVar(
-    "jittrace_check_results", default=None
-)
+def run_seeded(fn: Callable[..., Any], call: Call) -> Any:
+    """Calls `fn` with `call`'s arguments under a fixed seed, leaving the global random state as
+    it was."""
+    cuda_in_use = torch.cuda.is_available() and torch.cuda.is_initialized()
+    devices = list(range(torch.cuda.device_count())) if cuda_in_use else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(SEED)
+        return fn(*call.args, **call.kwargs)
 
 
-@contextlib.contextmanager
-def collecting() -> Iterator[list[CheckResult]]:
-    """Collects the result of every output compared inside this context (merged per method,
-    mode and output path: largest differences, all ok), also of a check that fails."""
-    found: list[CheckResult] = []
-    token = _results.set(found)
-    try:
-        yield found
-    finally:
-        _results.reset(token)
+class Checker:
+    """Runs checks with one tolerance and keeps their results, merged per method, mode and
+    output path (largest differences; ok when every compared output was)."""
 
+    def __init__(self, tolerance: Tolerance) -> None:
+        self.tolerance = tolerance
+        self.results: list[CheckResult] = []
 
-def _record(result: CheckResult) -> None:
-    found = _results.get()
-    if found is None:
-        return
-    for i, old in enumerate(found):
-        if (old.method, old.mode, old.output) == (result.method, result.mode, result.output):
-            found[i] = CheckResult(
-                old.method,
-                old.mode,
-                old.output,
-                _largest(old.max_abs_diff, result.max_abs_diff),
-                _largest(old.max_rel_diff, result.max_rel_diff),
-                old.ok and result.ok,
-                old.inputs + result.inputs,
-            )
-            return
-    found.append(result)
+    def fail(self, message: str) -> NoReturn:
+        """Raises TraceCheckError with the results so far."""
+        raise TraceCheckError(message, tuple(self.results))
+
+    def check(
+        self,
+        eager: Callable[..., Any],
+        traced: Callable[..., Any],
+        call: Call,
+        where: str,
+        *,
+        method: str = "forward",
+        mode: str | None = None,
+    ) -> None:
+        """Runs both on `call` under one seed and raises TraceCheckError where they differ.
+
+        An exception from `eager` (the user's code) propagates as it is; one from `traced` only
+        is a failed check. `method` and `mode` label the results.
+        """
+        expected = run_seeded(eager, call)
+        try:
+            actual = run_seeded(traced, call)
+        except Exception as e:
+            self._record(CheckResult(method, mode, "output", None, None, False))
+            # TorchScript's errors end with the Python-level one, after the TorchScript traceback.
+            lines = str(e).strip().splitlines()
+            raise TraceCheckError(
+                f"{where}: the traced code raised {type(e).__name__} where eager code did not: "
+                f"{lines[-1] if lines else ''}",
+                tuple(self.results),
+            ) from e
+        self.compare(expected, actual, where, method=method, mode=mode)
+
+    def check_module(
+        self,
+        eager: torch.nn.Module,
+        traced: torch.jit.ScriptModule,
+        checks: Iterable[tuple[str, str, Call]],
+        modes: Sequence[bool],
+    ) -> None:
+        """Checks methods of `traced` against `eager` in each of `modes` (train: True), each
+        (method, where, call) of `checks` in turn, and puts every module's training flag back.
+        Eval runs before train when both are checked: a train-mode forward updates batch-norm
+        statistics."""
+        checks = list(checks)
+        # A frozen module has no mode to switch (nor a `training` attribute).
+        switch = hasattr(traced, "training")
+        modules = (*eager.modules(), *(traced.modules() if switch else ()))
+        flags = [(m, m.training) for m in modules]
+        try:
+            for training in sorted(modes):
+                eager.train(training)
+                if switch:
+                    traced.train(training)
+                mode = "train" if training else "eval"
+                for name, where, call in checks:
+                    self.check(
+                        eager if name == "forward" else getattr(eager, name),
+                        getattr(traced, name),
+                        call,
+                        f"{where} ({mode} mode)",
+                        method=name,
+                        mode=mode,
+                    )
+        finally:
+            for m, training in flags:
+                m.training = training
+
+    def compare(
+        self,
+        expected: Any,
+        actual: Any,
+        where: str,
+        *,
+        method: str = "forward",
+        mode: str | None = None,
+    ) -> None:
+        """Raises TraceCheckError naming the first output path where eager and traced differ.
+
+        Every tensor is compared (and its differences recorded) before a difference in values
+        raises; a difference in structure, shape or dtype raises at once. Structures
+        (namedtuples, dataclasses, ModelOutput) must be the same and are compared in their
+        script form, so paths index that form (``output[1]`` for a dataclass's 2nd field).
+        """
+        expected_structure, expected_form = Structure.of(expected)
+        actual_structure, actual_form = Structure.of(actual)
+        if not (expected_structure.plain and actual_structure.plain):
+            if expected_structure != actual_structure:
+                self.fail(
+                    f"{where}: output is {actual_structure.describe()} when traced, "
+                    f"{expected_structure.describe()} in eager mode"
+                )
+            expected, actual = expected_form, actual_form
+        failures: list[str] = []
+        self._compare(expected, actual, where, "output", (method, mode), failures)
+        if failures:
+            self.fail(failures[0])
+
+    def _compare(
+        self,
+        expected: Any,
+        actual: Any,
+        where: str,
+        path: str,
+        label: tuple[str, str | None],
+        failures: list[str],
+    ) -> None:
+        def fail(what: str) -> NoReturn:
+            self._record(CheckResult(*label, path, None, None, False))
+            self.fail(failures[0] if failures else f"{where}: {path} {what}")
+
+        if isinstance(expected, torch.Tensor):
+            if not isinstance(actual, torch.Tensor):
+                fail(f"is a tensor in eager mode but {type(actual).__name__} when traced")
+            if expected.shape != actual.shape:
+                fail(
+                    f"has shape {tuple(actual.shape)} when traced, {tuple(expected.shape)} in "
+                    "eager mode"
+                )
+            if expected.dtype != actual.dtype:
+                fail(f"has dtype {actual.dtype} when traced, {expected.dtype} in eager mode")
+            if expected.numel() == 0:
+                self._record(CheckResult(*label, path, 0.0, 0.0, True))
+                return
+            e = expected.detach().to("cpu")
+            a = actual.detach().to("cpu")
+            abs_diff, rel_diff = _differences(e, a)
+            if not e.is_floating_point() and not e.is_complex():
+                same = bool(torch.equal(e, a))
+                self._record(CheckResult(*label, path, abs_diff, rel_diff, same))
+                if not same:
+                    failures.append(f"{where}: {path} differs from eager mode")
+                return
+            rtol, atol = self.tolerance.rtol, self.tolerance.atol
+            close = bool(torch.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True).all())
+            self._record(CheckResult(*label, path, abs_diff, rel_diff, close))
+            if not close:
+                diff = (a - e).abs()
+                diff = diff[~torch.isnan(diff)]
+                largest = float(diff.max()) if diff.numel() else float("nan")
+                failures.append(
+                    f"{where}: {path} differs from eager mode: largest absolute difference "
+                    f"{largest:.6g} (rtol={rtol}, atol={atol})"
+                )
+        elif isinstance(expected, Mapping):
+            if not isinstance(actual, Mapping) or list(expected) != list(actual):
+                fail(f"has keys {_keys(actual)} when traced, {_keys(expected)} in eager mode")
+            for key in expected:
+                self._compare(
+                    expected[key], actual[key], where, f"{path}[{key!r}]", label, failures
+                )
+        elif isinstance(expected, (list, tuple)):
+            if not isinstance(actual, (list, tuple)) or len(actual) != len(expected):
+                fail(f"is {_shape(actual)} when traced, {_shape(expected)} in eager mode")
+            for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
+                self._compare(e, a, where, f"{path}[{i}]", label, failures)
+        elif expected != actual:
+            fail(f"is {actual!r} when traced, {expected!r} in eager mode")
+
+    def _record(self, result: CheckResult) -> None:
+        for i, old in enumerate(self.results):
+            if (old.method, old.mode, old.output) == (result.method, result.mode, result.output):
+                self.results[i] = CheckResult(
+                    old.method,
+                    old.mode,
+                    old.output,
+                    _largest(old.max_abs_diff, result.max_abs_diff),
+                    _largest(old.max_rel_diff, result.max_rel_diff),
+                    old.ok and result.ok,
+                    old.inputs + result.inputs,
+                )
+                return
+        self.results.append(result)
 
 
 def _largest(a: float | None, b: float | None) -> float | None:
     if a is None or b is None:
         return None
     return max(a, b)
-
-
-def run_seeded(
-    fn: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any] | None = None
-) -> Any:
-    """Calls ``fn(*args, **kwargs)`` under a fixed seed, leaving the global random state as it was."""
-    cuda_in_use = torch.cuda.is_available() and torch.cuda.is_initialized()
-    devices = list(range(torch.cuda.device_count())) if cuda_in_use else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(SEED)
-        return fn(*args, **(kwargs or {}))
-
-
-def check_against_eager(
-    eager: Callable[..., Any],
-    traced: Callable[..., Any],
-    args: Sequence[Any],
-    where: str,
-    kwargs: Mapping[str, Any] | None = None,
-    *,
-    method: str = "forward",
-    mode: str | None = None,
-) -> None:
-    """Runs both on `args` under one seed and raises TraceCheckError where they differ.
-
-    An exception from `eager` (the user's code) propagates as it is; one from `traced` only is
-    a failed check. `method` and `mode` label the results that collecting() gathers.
-    """
-    expected = run_seeded(eager, args, kwargs)
-    try:
-        actual = run_seeded(traced, args, kwargs)
-    except Exception as e:
-        _record(CheckResult(method, mode, "output", None, None, False))
-        # TorchScript's errors end with the Python-level one, after the TorchScript traceback.
-        lines = str(e).strip().splitlines()
-        raise TraceCheckError(
-            f"{where}: the traced code raised {type(e).__name__} where eager code did not: "
-            f"{lines[-1] if lines else ''}"
-        ) from e
-    compare_outputs(expected, actual, where, method=method, mode=mode)
-
-
-def compare_outputs(
-    expected: Any, actual: Any, where: str, *, method: str = "forward", mode: str | None = None
-) -> None:
-    """Raises TraceCheckError naming the first output path where eager and traced differ.
-
-    Every tensor is compared (and its differences recorded for collecting()) before a
-    difference in values raises; a difference in structure, shape or dtype raises at once.
-    Structures (namedtuples, dataclasses, ModelOutput) must be the same and are compared in
-    their script form, so paths index that form (``output[1]`` for a dataclass's 2nd field).
-    """
-    expected_structure, expected_form = Structure.of(expected)
-    actual_structure, actual_form = Structure.of(actual)
-    if not (expected_structure.plain and actual_structure.plain):
-        if expected_structure != actual_structure:
-            raise TraceCheckError(
-                f"{where}: output is {actual_structure.describe()} when traced, "
-                f"{expected_structure.describe()} in eager mode"
-            )
-        expected, actual = expected_form, actual_form
-    failures: list[str] = []
-    _compare(expected, actual, where, "output", (method, mode), failures)
-    if failures:
-        raise TraceCheckError(failures[0])
-
-
-def _compare(
-    expected: Any,
-    actual: Any,
-    where: str,
-    path: str,
-    label: tuple[str, str | None],
-    failures: list[str],
-) -> None:
-    def fail(what: str) -> None:
-        _record(CheckResult(*label, path, None, None, False))
-        raise TraceCheckError(failures[0] if failures else f"{where}: {path} {what}")
-
-    if isinstance(expected, torch.Tensor):
-        if not isinstance(actual, torch.Tensor):
-            fail(f"is a tensor in eager mode but {type(actual).__name__} when traced")
-        if expected.shape != actual.shape:
-            fail(
-                f"has shape {tuple(actual.shape)} when traced, {tuple(expected.shape)} in eager mode"
-            )
-        if expected.dtype != actual.dtype:
-            fail(f"has dtype {actual.dtype} when traced, {expected.dtype} in eager mode")
-        if expected.numel() == 0:
-            _record(CheckResult(*label, path, 0.0, 0.0, True))
-            return
-        e = expected.detach().to("cpu")
-        a = actual.detach().to("cpu")
-        abs_diff, rel_diff = _differences(e, a)
-        if not e.is_floating_point() and not e.is_complex():
-            same = bool(torch.equal(e, a))
-            _record(CheckResult(*label, path, abs_diff, rel_diff, same))
-            if not same:
-                failures.append(f"{where}: {path} differs from eager mode")
-            return
-        rtol, atol = _tolerances.get()
-        close = bool(torch.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True).all())
-        _record(CheckResult(*label, path, abs_diff, rel_diff, close))
-        if not close:
-            diff = (a - e).abs()
-            diff = diff[~torch.isnan(diff)]
-            largest = float(diff.max()) if diff.numel() else float("nan")
-            failures.append(
-                f"{where}: {path} differs from eager mode: largest absolute difference "
-                f"{largest:.6g} (rtol={rtol}, atol={atol})"
-            )
-    elif isinstance(expected, Mapping):
-        if not isinstance(actual, Mapping) or list(expected) != list(actual):
-            fail(f"has keys {_keys(actual)} when traced, {_keys(expected)} in eager mode")
-        for key in expected:
-            _compare(expected[key], actual[key], where, f"{path}[{key!r}]", label, failures)
-    elif isinstance(expected, (list, tuple)):
-        if not isinstance(actual, (list, tuple)) or len(actual) != len(expected):
-            fail(f"is {_shape(actual)} when traced, {_shape(expected)} in eager mode")
-        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
-            _compare(e, a, where, f"{path}[{i}]", label, failures)
-    elif expected != actual:
-        fail(f"is {actual!r} when traced, {expected!r} in eager mode")
 
 
 def _differences(expected: torch.Tensor, actual: torch.Tensor) -> tuple[float, float]:

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
-from ._api import _KwargInputs, _trace, _trace_module
-from ._check import ATOL, tolerances
-from ._devices import following_devices
+from ._check import Call
 from ._errors import InputError
 from ._interface import TracedFunction
+from ._options import Options
+from ._pipeline import Check, Target, call, run
 
 __all__ = ["trace", "trace_module"]
 
@@ -68,16 +68,18 @@ def trace(
     _optimize_does_nothing(optimize)
     if example_inputs is None and example_kwarg_inputs is None:
         raise InputError(f"[{api}] give example_inputs or example_kwarg_inputs")
+    options = _options(api, strict, respect_mode, record_source_locations, check_tolerance)
+    target, method = Target.of(api, func)
     args = () if example_inputs is None else _as_args(example_inputs)
-    kwargs = None if example_kwarg_inputs is None else example_kwarg_inputs
-    checks = [_check_entry(api, c, kwargs is not None) for c in _list(api, check_inputs)]
+    example = call(args, example_kwarg_inputs)
+    kwarg = example_kwarg_inputs is not None
+    checks = [
+        Check(f"check_inputs[{i}]", {method: _check_entry(api, c, kwarg)})
+        for i, c in enumerate(_list(api, check_inputs))
+    ]
     if check_trace:
-        checks.insert(0, _KwargInputs(args, kwargs) if kwargs is not None else args)
-    with tolerances(check_tolerance, ATOL), following_devices():
-        return _trace(
-            api, func, args, strict, respect_mode, checks or None, record_source_locations,
-            kwargs,
-        )  # fmt: skip
+        checks.insert(0, Check("example_inputs", {method: example}))
+    return run(target, {method: example}, options, checks=checks)
 
 
 def trace_module(
@@ -110,8 +112,8 @@ def trace_module(
     api = "trace_module"
     _refuse_private(api, _force_outplace, _module_class, _compilation_unit, _store_inputs)
     _optimize_does_nothing(optimize)
-    if not isinstance(mod, nn.Module):
-        raise InputError(f"[{api}] mod must be a torch.nn.Module, not {type(mod).__name__}")
+    options = _options(api, strict, respect_mode, record_source_locations, check_tolerance)
+    target = Target.of_module(api, mod)
     if not isinstance(inputs, Mapping):
         raise InputError(
             f"[{api}] inputs must be a dict of method names to example inputs, "
@@ -124,31 +126,37 @@ def trace_module(
                     f"[{api}] inputs[{name!r}] must be a dict of keyword inputs "
                     "(example_inputs_is_kwarg=True)"
                 )
-        positional: dict[str, Any] = {name: () for name in inputs}
-        method_kwargs = {name: dict(value) for name, value in inputs.items()}
+        examples = {name: call((), value) for name, value in inputs.items()}
     else:
-        positional = {name: _as_args(value) for name, value in inputs.items()}
-        method_kwargs = {}
-    checks: list[Mapping[str, Any]] = []
+        examples = {name: call(_as_args(value)) for name, value in inputs.items()}
+    checks = []
     for i, spec in enumerate(_list(api, check_inputs)):
         if not isinstance(spec, Mapping):
             raise InputError(f"[{api}] check_inputs[{i}] must be a dict like inputs")
-        checks.append({n: _check_entry(api, v, example_inputs_is_kwarg) for n, v in spec.items()})
-    if check_trace:
-        checks.insert(
-            0,
-            {
-                name: _KwargInputs((), method_kwargs[name])
-                if example_inputs_is_kwarg
-                else positional[name]
-                for name in inputs
-            },
+        checks.append(
+            Check(
+                f"check_inputs[{i}]",
+                {n: _check_entry(api, v, example_inputs_is_kwarg) for n, v in spec.items()},
+                keyed=True,
+            )
         )
-    with tolerances(check_tolerance, ATOL), following_devices():
-        return _trace_module(
-            api, mod, positional, strict, respect_mode, checks or None,
-            record_source_locations, method_kwargs,
-        )  # fmt: skip
+    if check_trace:
+        checks.insert(0, Check("inputs", examples, keyed=True))
+    # a module target gives a module
+    return cast(torch.jit.ScriptModule, run(target, examples, options, checks=checks))
+
+
+def _options(
+    api: str, strict: object, respect_mode: object, record_source_locations: object, rtol: object
+) -> Options:
+    """torch.jit.trace's check_tolerance is the checks' rtol; atol stays jittrace's."""
+    return Options.of(
+        api,
+        strict=strict,
+        respect_mode=respect_mode,
+        record_source_locations=record_source_locations,
+        check_tolerance=rtol,
+    )
 
 
 def _as_args(example_inputs: Any) -> tuple[Any, ...]:
@@ -162,15 +170,15 @@ def _as_args(example_inputs: Any) -> tuple[Any, ...]:
     return (example_inputs,)  # anything else is one argument, reported by the core if wrong
 
 
-def _check_entry(api: str, entry: Any, kwarg: bool) -> Any:
+def _check_entry(api: str, entry: Any, kwarg: bool) -> Call:
     if kwarg:
         if not isinstance(entry, Mapping):
             raise InputError(
                 f"[{api}] with keyword example inputs, each check input must be a dict of "
                 f"keyword inputs, not {type(entry).__name__}"
             )
-        return _KwargInputs((), entry)
-    return _as_args(entry)
+        return call((), entry)
+    return call(_as_args(entry))
 
 
 def _list(api: str, check_inputs: Any) -> list[Any]:

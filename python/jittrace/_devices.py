@@ -14,8 +14,6 @@ the trace report.
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -24,36 +22,13 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from . import _C
+from ._errors import user_location
 
-__all__ = ["following_devices", "user_frame", "user_location"]
+__all__ = ["following_devices"]
 
 # The getset descriptor (from TensorBase: torch.Tensor's own attribute may be the tap below):
 # its __get__ is what the mode sees.
 _DEVICE = torch._C.TensorBase.__dict__["device"]
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_TORCH = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
-
-
-def user_frame(frame: Any = None) -> Any:
-    """The innermost frame outside torch, jittrace and the warnings machinery, starting from
-    `frame` (default: the caller's); None if there is none."""
-    frame = frame if frame is not None else sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not (
-            filename.startswith((_PACKAGE, _TORCH))
-            or filename.endswith(f"{os.sep}warnings.py")
-            or filename.startswith("<frozen ")
-        ):
-            return frame
-        frame = frame.f_back
-    return None
-
-
-def user_location(frame: Any = None) -> str:
-    """``file.py:LINE`` of user_frame(`frame`); empty if there is none."""
-    found = user_frame(frame if frame is not None else sys._getframe(1))
-    return "" if found is None else f"{found.f_code.co_filename}:{found.f_lineno}"
 
 
 class _FollowDevices(TorchFunctionMode):
@@ -91,7 +66,7 @@ class _Tap:
         device = _DEVICE.__get__(obj, cls)
         if obj is not None:
             scope: _Scope | None = getattr(_local, "scope", None)
-            if scope is not None and not scope.covered() and torch._C._get_tracing_state():
+            if scope is not None and scope.mode is None and torch._C._get_tracing_state():
                 scope.start()
                 assert scope.mode is not None
                 scope.mode._sources[id(device)] = (device, obj)
@@ -105,24 +80,13 @@ _tap_users = 0
 
 
 class _Scope:
-    """One following_devices context on one thread: the mode once started, and the scope it
-    replaced (contexts nest: a probe traces inside a report)."""
+    """One following_devices context on one thread: the mode, once started."""
 
-    __slots__ = ("mode", "outer", "stamp")
+    __slots__ = ("mode", "stamp")
 
-    def __init__(self, stamp: bool, outer: _Scope | None) -> None:
+    def __init__(self, stamp: bool) -> None:
         self.stamp = stamp
-        self.outer = outer
         self.mode: _FollowDevices | None = None
-
-    def covered(self) -> bool:
-        """Whether a mode of this scope or of one it is nested in is in place."""
-        scope: _Scope | None = self
-        while scope is not None:
-            if scope.mode is not None:
-                return True
-            scope = scope.outer
-        return False
 
     def start(self) -> None:
         """Puts the mode at the bottom of this thread's torch function mode stack."""
@@ -172,14 +136,15 @@ def following_devices(stamp: bool = False) -> Iterator[None]:
     device constants that stay in the graph are stamped with the user's line, which needs the
     mode from the start; without it the mode starts at the first ``Tensor.device`` read of a
     trace (see _Tap)."""
-    scope = _Scope(stamp, getattr(_local, "scope", None))
+    scope = _Scope(stamp)
     if stamp:
         scope.start()
     _install_tap()
+    outer = getattr(_local, "scope", None)  # a trace attempted from traced code, refused
     _local.scope = scope
     try:
         yield
     finally:
-        _local.scope = scope.outer
+        _local.scope = outer
         _remove_tap()
         scope.stop()

@@ -10,6 +10,8 @@ import sys
 import warnings
 from typing import Any
 
+import torch
+
 __all__ = [
     "InputError",
     "InternalError",
@@ -17,6 +19,8 @@ __all__ = [
     "TraceCheckError",
     "TraceError",
     "TraceReportError",
+    "user_frame",
+    "user_location",
     "warn_from_caller",
 ]
 
@@ -44,7 +48,18 @@ class TraceError(JittraceError, RuntimeError):
 
 
 class TraceCheckError(TraceError):
-    """Eager and traced outputs differ on one of the ``check_inputs``."""
+    """Eager and traced outputs differ on one of the ``check_inputs``.
+
+    Attributes:
+        checks: The ``jittrace.CheckResult`` of every output compared before the check
+            failed, the failing one included.
+    """
+
+    checks: tuple[Any, ...]
+
+    def __init__(self, message: str, checks: tuple[Any, ...] = ()) -> None:
+        super().__init__(message)
+        self.checks = checks
 
 
 class TraceReportError(TraceError):
@@ -63,16 +78,38 @@ class InternalError(JittraceError, RuntimeError):
 
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_TORCH = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+
+
+def user_frame(frame: Any = None) -> Any:
+    """The user's frame: the innermost one outside torch, jittrace and the warnings machinery,
+    starting from `frame` (default: the caller's); None if there is none."""
+    frame = frame if frame is not None else sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not (
+            filename.startswith((_PACKAGE, _TORCH))
+            or filename.endswith(f"{os.sep}warnings.py")
+            or filename.startswith("<frozen ")
+        ):
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def user_location(frame: Any = None) -> str:
+    """``file.py:LINE`` of user_frame(`frame`); empty if there is none."""
+    found = user_frame(frame if frame is not None else sys._getframe(1))
+    return "" if found is None else f"{found.f_code.co_filename}:{found.f_lineno}"
 
 
 def warn_from_caller(message: str, category: type[Warning]) -> None:
-    """Issues a warning attributed to the innermost frame outside the jittrace package.
-
-    So ``jit_trace(module)`` and ``jit_trace_module(module)`` both point at the user's line.
-    """
+    """Issues a warning attributed to the user's frame (see user_frame), so that
+    ``jit_trace(module)`` and ``jit_trace_module(module)`` both point at the user's line."""
+    target = user_frame(sys._getframe(1))
     level = 1
     frame = sys._getframe(0)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+    while frame is not None and frame is not target:
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
-    warnings.warn(message, category, stacklevel=level)
+    warnings.warn(message, category, stacklevel=level if target is not None else 2)

@@ -169,6 +169,11 @@ def _manifest_of(api: str, traced: Any, extra_files: list[str]) -> dict[str, Any
     if info is not None:
         for name, interface in info.methods.items():
             methods[name] = record = interface.to_json()
+            record["traces"] = [
+                {"mode": t.mode, "variant": t.variant, "name": t.name}
+                for t in info.traces
+                if info.kind == "function" or t.method == name
+            ]
             if record.get("unrecorded"):
                 warn_from_caller(
                     f"[{api}] the structures of {name!r} cannot be recorded in the manifest, so "

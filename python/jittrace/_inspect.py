@@ -41,7 +41,9 @@ def summarize(
         }
         for name in names
     }
-    dual = [n for n in names if f"train{n}" in methods and f"eval{n}" in methods]
+    # Which methods keep both modes is what the manifest says was traced (none without one).
+    recorded = (manifest or {}).get("methods", {})
+    dual = [n for n, r in recorded.items() if len(r.get("modes") or []) == 2]
     submodules = [
         {"name": name, "type": sub.original_name} for name, sub in module.named_modules() if name
     ]

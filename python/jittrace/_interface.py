@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -22,6 +22,7 @@ from ._torchscript import bound_method, training_flag
 __all__ = [
     "Interface",
     "StructuredCall",
+    "Trace",
     "TraceInfo",
     "TracedFunction",
     "attach",
@@ -29,7 +30,20 @@ __all__ = [
     "install",
 ]
 
+
+class Trace(NamedTuple):
+    """The core's record of one trace it made (``detail::TraceRecord``)."""
+
+    method: str  #: the traced method, or the function's short name
+    mode: str | None  #: "train", "eval", or None for a function
+    variant: int  #: the index of the variant among the method's (see Plan.variants)
+    name: str  #: the TorchScript method or function holding it (``trainforward__1``)
+    graph: torch.Graph
+    output: int  #: which output of the variant's callable it recorded (Variant.outputs)
+
+
 _MISSING = object()
+_TENSOR, _ = Structure.of(torch.zeros(()))
 
 
 class Interface:
@@ -65,20 +79,29 @@ class Interface:
         self.keys = [dict(k) for k in keys]
 
     @classmethod
-    def of(cls, plan: Plan, modes: Sequence[bool | None]) -> Interface:
-        """The interface of a finished trace of `plan`, traced in `modes` (in that order)."""
-        if len(plan.variants) == 1 and not plan.inputs:  # one trace, nothing to select
-            variant = plan.variants[0]
-            if not any(map(is_constant, variant.inputs)):
-                return cls(
-                    plan.names, plan.defaults, {}, [variant.outputs[: len(modes)]], modes, [{}]
-                )
+    def of(cls, plan: Plan, traces: Sequence[Trace]) -> Interface:
+        """The interface of a finished trace of `plan`: `traces` are the core's records of its
+        traces (a function's have no mode), which say which output of which variant each mode
+        returned."""
+        modes: list[bool | None] = list(
+            dict.fromkeys(None if t.mode is None else t.mode == "train" for t in traces)
+        )
+        outputs: list[list[Structure]] = [[_TENSOR] * len(modes) for _ in plan.variants]
+        for t in traces:
+            m = modes.index(None if t.mode is None else t.mode == "train")
+            outputs[t.variant][m] = plan.variants[t.variant].outputs[t.output]
+        if (  # one trace, nothing to select
+            len(plan.variants) == 1
+            and not plan.inputs
+            and not any(map(is_constant, plan.variants[0].inputs))
+        ):
+            return cls(plan.names, plan.defaults, {}, outputs, modes, [{}])
         tested = plan.tested()
         return cls(
             plan.names,
             plan.defaults,
             plan.inputs,
-            [v.outputs[: len(modes)] for v in plan.variants],
+            outputs,
             modes,
             [v.key(tested) for v in plan.variants],
         )
@@ -256,31 +279,49 @@ class TracedFunction(StructuredCall):
 
 class TraceInfo:
     """What jittrace knows of a traced function or module beyond its TorchScript: the Python
-    wrappers' interfaces and what ``jittrace.save`` writes into the manifest.
+    wrappers' interfaces, the traces made, and what ``jittrace.save`` writes into the manifest.
 
     Args:
         kind: ``"function"`` or ``"module"``.
-        methods: The interface of each traced method (a function's is ``"forward"``).
+        methods: The interface of each traced method (a function's is ``"forward"``), or a
+            callable that makes them when they are first read.
         strict: The trace's ``strict`` option.
         respect_mode: Whether modules were traced in both modes.
         non_persistent: Non-persistent buffer names by module path (``""``: the root).
+        traces: The core's records of the traces made, in the order they ran.
     """
 
-    __slots__ = ("kind", "methods", "non_persistent", "respect_mode", "strict")
+    __slots__ = ("_make", "_methods", "kind", "non_persistent", "respect_mode", "strict", "traces")
 
     def __init__(
         self,
         kind: str,
-        methods: Mapping[str, Interface],
+        methods: Mapping[str, Interface] | Callable[[], Mapping[str, Interface]],
         strict: bool,
         respect_mode: bool,
         non_persistent: Mapping[str, Collection[str]] | None = None,
+        traces: Sequence[Trace] = (),
     ) -> None:
         self.kind = kind
-        self.methods = dict(methods)
+        self._methods: dict[str, Interface] | None = None
+        self._make: Callable[[], Mapping[str, Interface]] | None = None
+        if callable(methods):
+            self._make = methods
+        else:
+            self._methods = dict(methods)
         self.strict = strict
         self.respect_mode = respect_mode
         self.non_persistent = {k: sorted(v) for k, v in (non_persistent or {}).items()}
+        self.traces = tuple(traces)
+
+    @property
+    def methods(self) -> dict[str, Interface]:
+        """The interface of each traced method, made on first read."""
+        if self._methods is None:
+            assert self._make is not None
+            self._methods = dict(self._make())
+            self._make = None
+        return self._methods
 
 
 def attach(traced: Any, info: TraceInfo) -> None:

@@ -6,51 +6,46 @@ device constants, operations that draw random numbers, and how far traced output
 eager ones on ``check_inputs``. ``fail_on`` turns chosen kinds of findings into a
 ``TraceReportError``, for CI.
 
-The graph analysis itself is the core's (``_C.find_in_graph``, ``_C.compare_traces``); this
-module matches its findings with the example inputs and words them.
+The report observes: the trace pipeline hands it a finished trace (``Observed``: the core's
+records of every trace, the example inputs, the warnings and check results) and a callable that
+traces again, for probes. Nothing here runs unless a report is asked for. The graph analysis
+itself is the core's (``_C.find_in_graph``, ``_C.compare_traces``); this module matches its
+findings with the example inputs and words them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import math
 import re
 import sys
 import time
-import types
 import warnings
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
-from torch import nn
 from torch.jit._trace import TracerWarning
 
 from . import _C
-from ._check import CheckResult, collecting, tolerances
-from ._check import _tolerances as _current_tolerances
-from ._devices import following_devices, user_frame
-from ._errors import InputError, TraceCheckError, TraceReportError
-from ._torchscript import method_graph, method_names
+from ._check import Call, CheckResult
+from ._errors import TraceReportError, user_frame
+from ._interface import Trace
+from ._options import KINDS, ReportOptions
 
 __all__ = [
     "KINDS",
     "DeviceConstant",
+    "Observed",
     "RandomOp",
-    "Request",
     "SpecializedSize",
     "TraceReport",
     "TracerWarningFinding",
-    "run",
+    "observe",
+    "recording_warnings",
 ]
-
-#: The kinds of findings, as ``fail_on`` names them (and the report's fields).
-KINDS = ("warnings", "specialized", "devices", "random")
-
-T = TypeVar("T")
 
 
 # ---- What a report holds ----------------------------------------------------------------------
@@ -146,7 +141,7 @@ class RandomOp:
 class TraceReport:
     """What a trace may have got wrong, and how its outputs compare with eager ones.
 
-    Ask for it with ``report=True`` (or ``fail_on=...``, or ``probe_sizes=True``) in
+    Ask for it with ``report=True`` (or ``report=jittrace.ReportOptions(...)``) in
     ``jit_trace`` / ``jit_trace_module``; the result then carries it as ``.trace_report``.
 
     Attributes:
@@ -236,124 +231,64 @@ def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
-# ---- What was asked for -----------------------------------------------------------------------
+# ---- What the report observes ---------------------------------------------------------------
 
 
-@dataclass
-class Request:
-    """A trace and what its caller asked of the report, checked by `run` before tracing.
+@dataclass(frozen=True)
+class Observed:
+    """A finished trace, as the report reads it.
 
-    `inputs` maps each traced method (None: the function) to its example inputs as the public
-    function took them and its keyword inputs.
+    Attributes:
+        api: The public function called, for messages.
+        labels: How findings name each traced method (a function: its name).
+        inputs: Each method's example arguments by parameter name.
+        calls: Each method's example call, as traced (grown for probes).
+        traces: The core's records of each method's traces.
+        mode: The mode a module is in (probes trace that one); None for a function.
+        warnings: The warnings recorded while tracing (see recording_warnings).
+        checks: The results of the checks.
+        seconds: How long tracing and checking took.
     """
 
     api: str
-    target: Any
-    inputs: Mapping[str | None, tuple[Any, Mapping[str, Any] | None]]
-    strict: Any
-    report: Any = False
-    fail_on: Any = None
-    probe_sizes: Any = False
-    atol: Any = None
-    rtol: Any = None
-    variants: Any = None  # as the public function took them
+    labels: Mapping[str, str]
+    inputs: Mapping[str, Mapping[str, Any]]
+    calls: Mapping[str, Call]
+    traces: Mapping[str, Sequence[Trace]]
+    mode: str | None
+    warnings: Sequence[_Caught]
+    checks: Sequence[CheckResult]
+    seconds: float
 
 
-def _check_request(r: Request) -> frozenset[str]:
-    """Validates the report's arguments; returns the fail_on kinds."""
-    for name in ("report", "probe_sizes"):
-        value = getattr(r, name)
-        if not isinstance(value, bool):
-            raise InputError(f"[{r.api}] {name} must be True or False, not {value!r}")
-    for name in ("atol", "rtol"):
-        value = getattr(r, name)
-        ok = value is None or (
-            isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and value >= 0
-        )
-        if not ok:
-            raise InputError(f"[{r.api}] {name} must be a finite number >= 0, not {value!r}")
-    fail_on = r.fail_on
-    if fail_on is None:
-        return frozenset()
-    kinds = [fail_on] if isinstance(fail_on, str) else fail_on
-    if not isinstance(kinds, Collection) or not all(isinstance(k, str) for k in kinds):
-        raise InputError(
-            f"[{r.api}] fail_on must be a kind of finding or a list of them, not "
-            f"{type(fail_on).__name__}"
-        )
-    chosen: set[str] = set()
-    for kind in kinds:
-        if kind == "all":
-            chosen.update(KINDS)
-        elif kind in KINDS:
-            chosen.add(kind)
-        else:
-            raise InputError(
-                f"[{r.api}] fail_on: {kind!r} is not a kind of finding; kinds: "
-                f"{', '.join(KINDS)} (or 'all')"
-            )
-    return frozenset(chosen)
+#: Traces the same target again with other example calls, in `Observed.mode`; returns the
+#: records of each method's traces.
+Retrace = Callable[[Mapping[str, Call]], Mapping[str, Sequence[Trace]]]
 
 
-# ---- Running a trace with its report ----------------------------------------------------------
-
-
-def run(r: Request, trace: Callable[[], T]) -> T:
-    """Runs `trace` with devices following their tensors, check results collected and, when
-    asked, warnings recorded; then builds the report, attaches it and applies fail_on."""
-    fail_on = _check_request(r)
-    wanted = r.report or bool(fail_on) or r.probe_sizes
-    if not wanted and r.rtol is None and r.atol is None:  # the common case, kept cheap
-        with collecting() as collected, following_devices():
-            try:
-                return trace()
-            except TraceCheckError as e:
-                e.checks = tuple(collected)  # type: ignore[attr-defined]  # for the CLI's report
-                raise
-    rtol, atol = _current_tolerances.get()
-    rtol = rtol if r.rtol is None else float(r.rtol)
-    atol = atol if r.atol is None else float(r.atol)
-    caught: list[_Caught] = []
+def observe(seen: Observed, options: ReportOptions, retrace: Retrace) -> TraceReport:
+    """The report of a finished trace; raises TraceReportError for a finding of a kind that
+    ``options.fail_on`` names (the report is the error's ``report``)."""
     started = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(tolerances(rtol, atol))
-        checks = stack.enter_context(collecting())
-        stack.enter_context(following_devices(stamp=wanted))
-        if wanted:
-            stack.enter_context(_recording_warnings(caught))
-        try:
-            traced = trace()
-        except TraceCheckError as e:
-            e.checks = tuple(checks)  # type: ignore[attr-defined]  # for the CLI's report
-            raise
-    traced_at = time.perf_counter()
-    if not wanted:
-        return traced
     report = TraceReport(
-        warnings=_warnings(caught),
-        checks=tuple(checks),
-        **_from_graphs(r, traced),
+        warnings=_warnings(seen.warnings), checks=tuple(seen.checks), **_from_graphs(seen)
     )
-    timings = {"trace": traced_at - started, "report": time.perf_counter() - traced_at}
-    if r.probe_sizes:
+    timings = {"trace": seen.seconds, "report": time.perf_counter() - started}
+    if options.probe_sizes:
         probing = time.perf_counter()
-        report = replace(report, specialized=_probe(r, traced, report.specialized))
+        report = replace(report, specialized=_probe(seen, retrace, report.specialized))
         timings["probe"] = time.perf_counter() - probing
     report = replace(report, timings=timings)
-    object.__setattr__(traced, "trace_report", report)  # plain attribute, not a TorchScript one
-    if fail_on:
-        found = report.findings(fail_on)
-        if found:
-            more = f"; and {len(found) - 1} more" if len(found) > 1 else ""
-            raise TraceReportError(
-                f"[{r.api}] the trace has {len(found)} finding(s) of a kind that fail_on makes "
-                f"an error ({', '.join(k for k in KINDS if k in fail_on)}): {found[0]}{more}",
-                report,
-            )
-    return traced
+    fail_on = options.fail_on
+    found = report.findings(fail_on) if fail_on else []
+    if found:
+        more = f"; and {len(found) - 1} more" if len(found) > 1 else ""
+        raise TraceReportError(
+            f"[{seen.api}] the trace has {len(found)} finding(s) of a kind that fail_on makes "
+            f"an error ({', '.join(k for k in KINDS if k in fail_on)}): {found[0]}{more}",
+            report,
+        )
+    return report
 
 
 # ---- TracerWarnings ---------------------------------------------------------------------------
@@ -388,7 +323,7 @@ def warning_kind(message: str) -> str:
 
 
 @contextlib.contextmanager
-def _recording_warnings(caught: list[_Caught]) -> Iterator[None]:
+def recording_warnings(caught: list[_Caught]) -> Iterator[None]:
     """Records every warning with the user's line (for the report), then issues each one
     again as it was issued (same place, same module), so the filters in force, torch's hiding
     of TracerWarnings raised inside torch included, decide what the user sees as before.
@@ -454,92 +389,46 @@ def _warnings(caught: Sequence[_Caught]) -> tuple[TracerWarningFinding, ...]:
 # ---- Findings in the graphs -------------------------------------------------------------------
 
 
-def _what(r: Request) -> tuple[nn.Module | None, Callable[..., Any]]:
-    """The module traced (None for a function) and, for a function, the function."""
-    target = r.target
-    if isinstance(target, nn.Module):
-        return target, target
-    if isinstance(target, types.MethodType) and isinstance(target.__self__, nn.Module):
-        return target.__self__, target
-    return None, target
-
-
-def _method_name(r: Request, name: str | None) -> str:
-    if name is not None:
-        return name
-    module, func = _what(r)
-    if module is not None:
-        return func.__name__ if isinstance(func, types.MethodType) else "forward"
-    return _label(func)
-
-
-def _label(func: Callable[..., Any]) -> str:
-    """How checks and findings name a traced function (as jit_trace names it in checks)."""
-    return getattr(func, "__qualname__", None) or type(func).__name__
-
-
-def _graphs(r: Request, traced: Any) -> list[tuple[str, str | None, Any]]:
-    """(method, mode, graph) of every trace in `traced`; a method traced for several values of
-    its non-tensor arguments has one trace per variant (``trainforward__0``, ...)."""
-    if not isinstance(traced, torch.jit.ScriptModule):
-        # A function's dispatcher calls its variants: inlined, it holds them all.
-        return [(_method_name(r, None), None, traced.inlined_graph)]
-    names = set(method_names(traced))
-
-    def traces(base: str) -> list[Any]:
-        variants: list[Any] = []
-        while f"{base}__{len(variants)}" in names:
-            variants.append(method_graph(traced, f"{base}__{len(variants)}"))
-        return variants or [method_graph(traced, base)]
-
-    out: list[tuple[str, str | None, Any]] = []
-    for key in r.inputs:
-        name = _method_name(r, key)
-        if f"train{name}" in names and f"eval{name}" in names:
-            for mode in ("train", "eval"):
-                out.extend((name, mode, g) for g in traces(f"{mode}{name}"))
-        else:
-            mode = "train" if traced.training else "eval"
-            out.extend((name, mode, g) for g in traces(name))
-    return out
-
-
-def _from_graphs(r: Request, traced: Any) -> dict[str, Any]:
+def _from_graphs(seen: Observed) -> dict[str, Any]:
     sizes: dict[tuple[str, str, int], SpecializedSize] = {}
     devices: dict[tuple[str, str, str, str], DeviceConstant] = {}
     randoms: dict[tuple[str, str], RandomOp] = {}
-    leaves = {_method_name(r, key): _leaves(r, key) for key in r.inputs}
-    for method, mode, graph in _graphs(r, traced):
-        found = _C.find_in_graph(graph)
-        modes = (mode,) if mode else ()
-        for path, tensor in leaves.get(method, []):
-            for dim, size in enumerate(tensor.shape):
-                ops = tuple(dict.fromkeys(op for op, _, value in found["sizes"] if value == size))
-                if size < 2 or not ops:
-                    continue
-                skey = (method, path, dim)
-                old = sizes.get(skey)
-                merged = ops if old is None else tuple(dict.fromkeys(old.ops + ops))
-                sizes[skey] = SpecializedSize(method, path, dim, size, merged, "graph")
-        for op, device, source in found["devices"]:
-            dkey: tuple[str, str, str, str] = (method, op, device, source)
-            dold = devices.get(dkey)
-            devices[dkey] = DeviceConstant(
-                method, (dold.modes if dold else ()) + modes, op, device, source
-            )
-        counts: dict[str, int] = {}
-        for op in found["random"]:
-            counts[op] = counts.get(op, 0) + 1
-        for op, count in counts.items():
-            rold = randoms.get((method, op))
-            randoms[(method, op)] = RandomOp(
-                method,
-                (rold.modes if rold else ()) + modes,
-                op,
-                max(count, rold.count if rold else 0),
-            )
-    for key, d in devices.items():
-        devices[key] = replace(d, modes=tuple(dict.fromkeys(d.modes)))
+    for key, traces in seen.traces.items():
+        method = seen.labels[key]
+        leaves = _leaves(seen.inputs[key])
+        for trace in traces:
+            found = _C.find_in_graph(trace.graph)
+            modes = (trace.mode,) if trace.mode else ()
+            for path, tensor in leaves:
+                for dim, size in enumerate(tensor.shape):
+                    ops = tuple(
+                        dict.fromkeys(op for op, _, value in found["sizes"] if value == size)
+                    )
+                    if size < 2 or not ops:
+                        continue
+                    skey = (method, path, dim)
+                    old = sizes.get(skey)
+                    merged = ops if old is None else tuple(dict.fromkeys(old.ops + ops))
+                    sizes[skey] = SpecializedSize(method, path, dim, size, merged, "graph")
+            for op, device, source in found["devices"]:
+                dkey: tuple[str, str, str, str] = (method, op, device, source)
+                dold = devices.get(dkey)
+                devices[dkey] = DeviceConstant(
+                    method, (dold.modes if dold else ()) + modes, op, device, source
+                )
+            counts: dict[str, int] = {}
+            for op in found["random"]:
+                counts[op] = counts.get(op, 0) + 1
+            for op, count in counts.items():
+                rold = randoms.get((method, op))
+                randoms[(method, op)] = RandomOp(
+                    method,
+                    tuple(dict.fromkeys((rold.modes if rold else ()) + modes)),
+                    op,
+                    max(count, rold.count if rold else 0),
+                )
+    for dkey, d in devices.items():
+        devices[dkey] = replace(d, modes=tuple(dict.fromkeys(d.modes)))
     return {
         "specialized": tuple(sizes.values()),
         "devices": tuple(devices.values()),
@@ -547,30 +436,8 @@ def _from_graphs(r: Request, traced: Any) -> dict[str, Any]:
     }
 
 
-def _arguments(r: Request, key: str | None) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The positional and keyword example inputs of one method. A method's inputs as
-    jit_trace_module takes them: a tuple or list holds the positional arguments, anything
-    else is the one argument."""
-    inputs, kwargs = r.inputs[key]
-    if key is not None and not isinstance(inputs, (tuple, list)):
-        inputs = (inputs,)
-    return tuple(inputs), dict(kwargs or {})
-
-
-def _leaves(r: Request, key: str | None) -> list[tuple[str, torch.Tensor]]:
+def _leaves(inputs: Mapping[str, Any]) -> list[tuple[str, torch.Tensor]]:
     """(path, tensor) of every example input tensor of one method, named by parameter."""
-    args, kwargs = _arguments(r, key)
-    module, func = _what(r)
-    call = getattr(module, key) if module is not None and key is not None else func
-    if isinstance(call, nn.Module):
-        call = call.forward
-    names: list[str] = []
-    with contextlib.suppress(TypeError, ValueError):
-        names = [
-            p.name
-            for p in inspect.signature(call).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
     out: list[tuple[str, torch.Tensor]] = []
 
     def walk(value: Any, path: str) -> None:
@@ -583,9 +450,7 @@ def _leaves(r: Request, key: str | None) -> list[tuple[str, torch.Tensor]]:
             for i, v in enumerate(value):
                 walk(v, f"{path}[{i}]")
 
-    for i, value in enumerate(args):
-        walk(value, names[i] if i < len(names) else f"inputs[{i}]")
-    for name, value in kwargs.items():
+    for name, value in inputs.items():
         walk(value, name)
     return out
 
@@ -606,67 +471,39 @@ def _grown(value: Any, target: torch.Tensor, dim: int) -> Any:
     return value
 
 
-def _inlined(traced: Any, method: str, mode: str | None) -> Any:
-    """The graph of `method` in `mode` with the calls it makes inlined (a dispatcher's
-    variants), or None if it was not traced in that mode."""
-    if not isinstance(traced, torch.jit.ScriptModule):
-        return traced.inlined_graph
-    names = set(method_names(traced))
-    for name in (f"{mode}{method}", method):
-        if name in names:
-            return method_graph(traced, name, inlined=True)
-    return None
-
-
 def _probe(
-    r: Request, traced: Any, from_graph: Sequence[SpecializedSize]
+    seen: Observed, retrace: Retrace, from_graph: Sequence[SpecializedSize]
 ) -> tuple[SpecializedSize, ...]:
     """Traces each method again with each input dimension one larger, in the mode the module
     is in, and keeps the dimensions whose change changed the graph. A dimension the model
     cannot take another size of (the trace raises) is fixed by the model, not specialised."""
-    from ._api import jit_trace, jit_trace_module  # a cycle at import time
-
-    module, func = _what(r)
-    mode = None if module is None else ("train" if module.training else "eval")
     probed: set[tuple[str, str, int]] = set()
     found: list[SpecializedSize] = []
-    for key in r.inputs:
-        method = _method_name(r, key)
-        original = _inlined(traced, method, mode)
-        if original is None:  # not traced in this mode
+    for key, call in seen.calls.items():
+        method = seen.labels[key]
+        originals = {t.variant: t.graph for t in seen.traces[key] if t.mode == seen.mode}
+        if not originals:  # not traced in this mode
             continue
-        variants = r.variants if module is None or r.variants is None else r.variants.get(method)
-        args, kwargs = _arguments(r, key)
-        for path, tensor in _leaves(r, key):
+        for path, tensor in _leaves(seen.inputs[key]):
             for dim, size in enumerate(tensor.shape):
                 if size == 0:
                     continue
                 probed.add((method, path, dim))
-                new_args = _grown(args, tensor, dim)
-                new_kwargs = _grown(kwargs, tensor, dim)
+                grown = Call(_grown(call.args, tensor, dim), _grown(call.kwargs, tensor, dim))
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        if module is None:
-                            graph = _inlined(jit_trace(
-                                func, *new_args, strict=r.strict,
-                                example_kwarg_inputs=new_kwargs or None, variants=variants,
-                            ), method, None)  # fmt: skip
-                        else:
-                            again = jit_trace_module(
-                                module, strict=r.strict, respect_mode=False,
-                                example_kwarg_inputs={method: new_kwargs} if new_kwargs else None,
-                                variants=None if variants is None else {method: variants},
-                                **{method: new_args},
-                            )  # fmt: skip
-                            graph = _inlined(again, method, None)
+                        again = retrace({key: grown})[key]
                 except Exception:  # any failure: the model fixes this size
                     continue
-                changes = _C.compare_traces(original, graph)
-                if changes is None:
-                    ops: tuple[str, ...] = ("<graph structure>",)
-                else:
-                    ops = tuple(dict.fromkeys(op for op, _, _ in changes))
+                ops: tuple[str, ...] = ()
+                for trace in again:
+                    changes = _C.compare_traces(originals[trace.variant], trace.graph)
+                    if changes is None:
+                        ops += ("<graph structure>",)
+                    else:
+                        ops += tuple(op for op, _, _ in changes)
+                ops = tuple(dict.fromkeys(ops))
                 if ops:
                     found.append(SpecializedSize(method, path, dim, size, ops, "retrace"))
     kept = [s for s in from_graph if (s.method, s.input, s.dim) not in probed]

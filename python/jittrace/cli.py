@@ -27,13 +27,14 @@ import torch
 from torch import nn
 
 from . import __version__, cmake_prefix_path
-from ._api import jit_trace, jit_trace_module
-from ._check import ATOL, RTOL, CheckResult, collecting, compare_outputs, run_seeded, tolerances
+from ._check import Checker, CheckResult
 from ._errors import InputError, TraceCheckError, TraceReportError
 from ._files import load, manifest, save
 from ._inference import optimize_for_inference
 from ._interface import TracedFunction
-from ._report import KINDS, TraceReport, check_dict
+from ._options import KINDS, Options, ReportOptions, Tolerance
+from ._pipeline import Check, Target, call, run
+from ._report import TraceReport, check_dict
 from ._torchscript import method_graph
 
 __all__ = ["main"]
@@ -166,13 +167,6 @@ def _as_args(value: Any) -> tuple[Any, ...]:
     return value if isinstance(value, tuple) else (value,)
 
 
-# A method of one of these names cannot be passed to jit_trace_module as NAME=inputs.
-_TRACE_MODULE_PARAMETERS = frozenset(
-    name
-    for name, p in inspect.signature(jit_trace_module).parameters.items()
-    if p.kind is not p.VAR_KEYWORD
-)
-
 #: The version of the object `jittrace trace --json` prints (see the README).
 SCHEMA = "jittrace.trace/1"
 
@@ -252,11 +246,6 @@ def _methods(args: argparse.Namespace, is_module: bool) -> dict[str, tuple[Any, 
         name = name.strip()
         if not sep or not name:
             raise UsageError(f"--method takes NAME=EXPR, not {item!r}")
-        if name in _TRACE_MODULE_PARAMETERS:
-            raise UsageError(
-                f"--method {name}: jit_trace_module takes {name!r} as its own argument, "
-                "so it cannot trace a method of that name"
-            )
         if name in methods:
             given = "--input" if name == "forward" and args.input else f"--method {name}=..."
             raise UsageError(f"{name} is given twice (by {given} and by --method {name}=...)")
@@ -279,7 +268,6 @@ def _trace(args: argparse.Namespace, progress: Progress, record: TraceRecord) ->
     if args.optimize and args.mode == "train":
         raise UsageError("--optimize writes an eval-mode file: trace with --mode eval or both")
 
-    strict = not args.no_strict
     respect_mode = args.mode == "both"
     if isinstance(model, nn.Module) and args.mode != "both":
         model.train(args.mode == "train")
@@ -292,56 +280,48 @@ def _trace(args: argparse.Namespace, progress: Progress, record: TraceRecord) ->
         modes=modes if is_module else [],
     )
     fail_on = sorted(set(args.fail_on) | ({"warnings"} if args.warnings_as_errors else set()))
-    report_options: dict[str, Any] = {
-        "report": True,
-        "fail_on": fail_on or None,
-        "probe_sizes": args.probe_sizes,
-        "atol": args.atol,
-        "rtol": args.rtol,
-    }
+    tolerance = Tolerance(
+        rtol=Tolerance.rtol if args.rtol is None else args.rtol,
+        atol=Tolerance.atol if args.atol is None else args.atol,
+    )
+    api = "jit_trace_module" if is_module else "jit_trace"
+    options = Options(
+        api,
+        strict=not args.no_strict,
+        respect_mode=respect_mode,
+        tolerance=tolerance,
+        report=ReportOptions(fail_on=fail_on, probe_sizes=args.probe_sizes),
+    )
+    target = Target.of_module(api, model) if is_module else Target(function=model)
+    key = "forward"
     label = f"tracing {', '.join(methods)} [{'+'.join(modes)}]"
-    traced: torch.jit.ScriptModule | torch.jit.ScriptFunction[Any, Any] | TracedFunction
     try:
-        if isinstance(model, nn.Module):
-            check_dicts = [{"forward": c} for c in checks] or None
-            # The names are methods, none of jit_trace_module's own arguments (checked above).
-            method_inputs: dict[str, Any] = methods
-            traced_module = progress.stage(
-                label,
-                lambda: jit_trace_module(
-                    model,
-                    strict=strict,
-                    respect_mode=respect_mode,
-                    check_inputs=check_dicts,
-                    **report_options,
-                    **method_inputs,
-                ),
-                "trace",
-            )
-            kept = "train and eval" if respect_mode else modes[0]
-            start_mode = "train" if traced_module.training else "eval"
-            what = f"{', '.join(methods)} traced in {kept} mode, starts in {start_mode} mode"
-            traced = traced_module
-        else:
-            traced = progress.stage(
-                label,
-                lambda: jit_trace(
-                    model,
-                    *methods["forward"],
-                    strict=strict,
-                    check_inputs=checks or None,
-                    **report_options,
-                ),
-                "trace",
-            )
-            what = "function traced"
+        traced = progress.stage(
+            label,
+            lambda: run(
+                target,
+                {name: call(inputs) for name, inputs in methods.items()},
+                options,
+                checks=[
+                    Check(f"check_inputs[{i}]", {key: call(c)}, keyed=is_module)
+                    for i, c in enumerate(checks)
+                ],
+            ),
+            "trace",
+        )
     except TraceCheckError as e:
-        record.add_checks(getattr(e, "checks", ()), "check_inputs")
+        record.add_checks(e.checks, "check_inputs")
         raise CheckFailed(str(e)) from e
     except TraceReportError as e:
         record.add_report(e.report)
         record.add_checks(e.report.checks, "check_inputs")
         raise Findings(str(e)) from e
+    if isinstance(traced, torch.jit.ScriptModule):
+        kept = "train and eval" if respect_mode else modes[0]
+        start_mode = "train" if traced.training else "eval"
+        what = f"{', '.join(methods)} traced in {kept} mode, starts in {start_mode} mode"
+    else:
+        what = "function traced"
     report: TraceReport = getattr(traced, "trace_report")  # noqa: B009 (not in torch's types)
     record.add_report(report)
     record.add_checks(report.checks, "check_inputs")
@@ -364,51 +344,35 @@ def _trace(args: argparse.Namespace, progress: Progress, record: TraceRecord) ->
     progress.stage(f"saving {out}", lambda: save(saved, str(out)), "save")
     loaded = progress.stage(f"reloading {out}", lambda: load(str(out)), "reload")
     verify_started = time.perf_counter()
-    with collecting() as verified, tolerances(*_tolerances(args)):
+    verified = Checker(tolerance)
+    try:
         # Eval before train: a train-mode forward updates batch-norm statistics.
         for mode in sorted(modes, key=lambda m: m != "eval"):
             for name, inputs in methods.items():
-
-                def verify(
-                    name: str = name, inputs: tuple[Any, ...] = inputs, mode: str = mode
-                ) -> None:
-                    if isinstance(model, nn.Module):
-                        model.train(mode == "train")
-                        if not args.optimize:
-                            loaded.train(mode == "train")
-                    forward = name == "forward"
-                    eager = model if forward else getattr(model, name)
-                    reloaded = loaded if forward else getattr(loaded, name)
-                    label = _label(model) if not is_module else name
-                    try:
-                        compare_outputs(
-                            run_seeded(eager, inputs),
-                            run_seeded(reloaded, inputs),
-                            f"{name} ({mode})",
-                            method=label,
-                            mode=mode if is_module else None,
+                example = [(name, name, call(inputs))]
+                progress.stage(
+                    f"verifying {name} [{mode}] against eager",
+                    lambda example=example, mode=mode: (
+                        verified.check_module(  # type: ignore[misc]
+                            model, loaded, example, [mode == "train"]
                         )
-                    except TraceCheckError as e:
-                        record.add_checks(verified, "saved_file")
-                        raise CheckFailed(f"{out} does not match eager: {e}") from e
-
-                progress.stage(f"verifying {name} [{mode}] against eager", verify)
+                        if isinstance(model, nn.Module)
+                        else verified.check(
+                            model, loaded, example[0][2], name, method=target.label(name)
+                        )
+                    ),
+                )
+    except TraceCheckError as e:
+        record.add_checks(e.checks, "saved_file")
+        raise CheckFailed(f"{out} does not match eager: {e}") from e
     progress.timings["verify"] = time.perf_counter() - verify_started
-    record.add_checks(verified, "saved_file")
+    record.add_checks(verified.results, "saved_file")
 
     size = out.stat().st_size
     record.data["file"] = {"path": str(out), "size": size}
     message = f"saved {out} ({size / 1024:.1f} KB): {what}; reloaded and verified against eager"
     print(message, file=sys.stderr if args.json else sys.stdout)
     return 0
-
-
-def _label(func: Any) -> str:
-    return getattr(func, "__qualname__", None) or type(func).__name__
-
-
-def _tolerances(args: argparse.Namespace) -> tuple[float, float]:
-    return (RTOL if args.rtol is None else args.rtol, ATOL if args.atol is None else args.atol)
 
 
 def _tolerance(text: str) -> float:

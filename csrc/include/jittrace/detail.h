@@ -64,14 +64,37 @@ class Path {
 /// name with `ï` or `<locals>` still saves and loads. Errors show the user's own name instead.
 JITTRACE_API std::string qualified_name(const std::string& dotted);
 
+/// What the core made of one trace: which method, mode and variant it is, where it lives in
+/// the result, its graph, and which output of the variant's callable it recorded. The caller
+/// reads these instead of rebuilding names or orders.
+struct TraceRecord {
+  /// The traced method's name (`forward`), or the function's short name.
+  std::string method;
+  /// true: train mode, false: eval mode; nullopt for a function, which has no mode.
+  std::optional<bool> training;
+  /// The index of the variant among the method's listings, in the caller's order.
+  std::size_t variant = 0;
+  /// The TorchScript method or function holding the trace (`trainforward__1`, `forward`).
+  std::string name;
+  std::shared_ptr<torch::jit::Graph> graph;
+  /// How many earlier traces called the same variant's callable: the n-th output it returned
+  /// (0 for the first mode traced, 1 for the second).
+  std::size_t output = 0;
+};
+
+/// A traced function and its traces, in the order they ran.
+struct TracedFunction {
+  torch::jit::StrongFunctionPtr function;
+  std::vector<TraceRecord> traces;
+};
+
 /// Traces a function into a free function named by qualified_name(`dotted_name`), in a
 /// CompilationUnit of its own: `variants` are its example calls, as the variants of a method
 /// (see Method; one without constants gives the trace itself). `api` names the caller in error
 /// messages (`[jit_trace] ...`). Throws as jittrace::trace_function does.
-JITTRACE_API torch::jit::StrongFunctionPtr trace_function(const std::vector<Method>& variants,
-                                                          const std::string& dotted_name,
-                                                          const TraceOptions& options,
-                                                          const std::string& api);
+JITTRACE_API TracedFunction trace_function(const std::vector<Method>& variants,
+                                           const std::string& dotted_name,
+                                           const TraceOptions& options, const std::string& api);
 
 /// A module hierarchy as the core mirrors it into TorchScript. Tensors are shared, never
 /// copied: an in-place change through either module shows in the other.
@@ -122,15 +145,17 @@ struct Warning {
   std::string message;
 };
 
-/// A traced module, and what to tell the user about it.
+/// A traced module, its traces in the order they ran, and what to tell the user about it.
 struct TracedModule {
   torch::jit::Module module;
   std::vector<Warning> warnings;
+  std::vector<TraceRecord> traces;
 };
 
 /// Runs after tracing, before the module is put back (e.g. to compare eager and traced
-/// outputs). Its exception propagates after everything has been restored.
-using Verify = std::function<void(const torch::jit::Module& traced)>;
+/// outputs), with the traces made. Its exception propagates after everything has been restored.
+using Verify = std::function<void(const torch::jit::Module& traced,
+                                  const std::vector<TraceRecord>& traces)>;
 
 /// The whole module trace, in one scope: describe the module, keep its state, mirror it, trace
 /// every method in the module's mode and (with respect_mode) in the other one, add the mode
