@@ -155,7 +155,7 @@ std::vector<std::string> tests_of(const Condition& c, const std::string& name,
 }
 
 std::string shown(const Condition& c, const std::string& name) {
-  return name + "=" + (c.constant ? literal(*c.constant) : "<tensor>");
+  return name + "=" + (c.constant ? literal(*c.constant, /*typed=*/false) : "<tensor>");
 }
 
 // Python source for the message of an unmatched call: the values given, as TorchScript
@@ -208,7 +208,7 @@ class DispatchResolver : public torch::jit::Resolver {
 
 }  // namespace
 
-std::string literal(const IValue& v) {
+std::string literal(const IValue& v, bool typed) {
   if (v.isNone()) return "None";
   if (v.isBool()) return v.toBool() ? "True" : "False";
   if (v.isInt()) {
@@ -230,23 +230,23 @@ std::string literal(const IValue& v) {
   if (v.isTuple()) {
     const auto& elems = v.toTupleRef().elements();
     std::string out = "(";
-    for (size_t i = 0; i < elems.size(); ++i) out += (i ? ", " : "") + literal(elems[i]);
+    for (size_t i = 0; i < elems.size(); ++i) out += (i ? ", " : "") + literal(elems[i], typed);
     return out + (elems.size() == 1 ? ",)" : ")");
   }
   if (v.isList()) {
     const auto elems = v.toListRef();
-    if (elems.empty()) return "annotate(" + annotation(v.type()) + ", [])";
+    if (elems.empty()) return typed ? "annotate(" + annotation(v.type()) + ", [])" : "[]";
     std::string out = "[";
-    for (size_t i = 0; i < elems.size(); ++i) out += (i ? ", " : "") + literal(elems[i]);
+    for (size_t i = 0; i < elems.size(); ++i) out += (i ? ", " : "") + literal(elems[i], typed);
     return out + "]";
   }
   if (v.isGenericDict()) {
     const auto dict = v.toGenericDict();
-    if (dict.empty()) return "annotate(" + annotation(v.type()) + ", {})";
+    if (dict.empty()) return typed ? "annotate(" + annotation(v.type()) + ", {})" : "{}";
     std::string out = "{";
     bool first = true;
     for (const auto& entry : dict) {
-      out += (first ? "" : ", ") + literal(entry.key()) + ": " + literal(entry.value());
+      out += (first ? "" : ", ") + literal(entry.key(), typed) + ": " + literal(entry.value(), typed);
       first = false;
     }
     return out + "}";

@@ -34,10 +34,6 @@ c10::IValue from_traceable(const c10::IValue& traced, const c10::IValue& origina
 void adapt_graph_inputs(torch::jit::Graph& graph, const std::vector<c10::IValue>& originals,
                         size_t offset);
 
-/// Whether an example input is a constant: it holds no tensor, only None, bool, int, float and
-/// str, in tuples, lists and dicts. A trace specialises on a constant instead of taking it.
-bool is_constant(const c10::IValue& input);
-
 /// True if `name` can be a TorchScript identifier (ASCII).
 bool is_identifier(const std::string& name);
 
@@ -61,7 +57,8 @@ void add_method(torch::jit::Module& self, const std::string& name,
 // ---- dispatch.cpp: generated dispatchers -----------------------------------------------------
 
 /// `v` (a constant, see is_constant) as a TorchScript literal: `True`, `1.5`, `'a'`, `(1, 2)`.
-std::string literal(const c10::IValue& v);
+/// With `typed` false, as a person reads it: empty lists and dicts without their annotation.
+std::string literal(const c10::IValue& v, bool typed = true);
 
 /// Whether a method traced as `variants` needs a dispatcher in front of its traces: it has
 /// several variants, or constant arguments whose values calls must be checked against.

@@ -293,7 +293,7 @@ void bad_output(const std::string& prefix, const Path& path, const std::string& 
 
 bool is_constant(const IValue& v) {
   if (v.isNone() || v.isBool() || v.isInt() || v.isDouble() || v.isString()) return true;
-  if (v.isTuple() || (v.isList() && !v.isTensorList())) {
+  if (v.isTuple() || v.isList()) {  // an empty list of tensors holds no tensor either
     for (const auto& e : v.isTuple() ? v.toTupleRef().elements() : v.toListRef()) {
       if (!is_constant(e)) return false;
     }

@@ -22,6 +22,17 @@ void init_trace(py::module_& m) {
   m.attr("BUILD_INFO") = info;
 
   m.def(
+      "is_constant",
+      [](py::handle value) {
+        try {
+          return detail::is_constant(to_ivalue(value, Role::Input, "", "value"));
+        } catch (const InputError&) {
+          return false;  // no IValue at all (a numpy array...): not a constant jittrace takes
+        }
+      },
+      py::arg("value"),
+      "Whether an example input is a constant of the trace (holds no tensor): the core's rule.");
+  m.def(
       "trace_function",
       [](const py::list& variants, const std::string& dotted_name, bool strict,
          bool record_source_locations) {

@@ -11,6 +11,7 @@ _Variant = tuple[Callable[..., Any], tuple[Any, ...], Sequence[str], dict[str, A
 # The core's record of one trace: (method, mode, variant, name, graph, output).
 _Trace = tuple[str, str | None, int, str, torch.Graph, int]
 
+def is_constant(value: object) -> bool: ...
 def trace_function(
     variants: Sequence[_Variant],
     dotted_name: str,

@@ -125,12 +125,7 @@ def jit_trace(
         _named_inputs(api, func, unknown)
         raise unknown_option(api, next(iter(unknown)), _JIT_TRACE_OPTIONS)
     options = Options.of(
-        api,
-        strict=strict,
-        respect_mode=respect_mode,
-        record_source_locations=record_source_locations,
-        check_tolerance=check_tolerance,
-        report=report,
+        api, strict, respect_mode, record_source_locations, check_tolerance, report
     )
     target, method = Target.of(api, func)
     checks = [
@@ -222,12 +217,7 @@ def jit_trace_module(
     """
     api = "jit_trace_module"
     options = Options.of(
-        api,
-        strict=strict,
-        respect_mode=respect_mode,
-        record_source_locations=record_source_locations,
-        check_tolerance=check_tolerance,
-        report=report,
+        api, strict, respect_mode, record_source_locations, check_tolerance, report
     )
     target = Target.of_module(api, mod)
     for name in method_inputs:

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from . import _C
 from ._errors import InputError, TraceError
 from ._structures import Structure
 
@@ -28,19 +29,11 @@ __all__ = ["Plan", "Variant", "plan", "variant_overrides"]
 #: How a variant shows a tensor argument (manifest, messages).
 TENSOR = "<tensor>"
 
-_CONSTANT_LEAVES = (bool, int, float, str, type(None))
 _TENSOR_STRUCTURE, _ = Structure.of(torch.zeros(()))
 
-
-def is_constant(value: Any) -> bool:
-    """Whether `value` holds no tensor: None, bool, int, float, str, in tuples, lists, dicts."""
-    if isinstance(value, _CONSTANT_LEAVES):
-        return True
-    if type(value) in (tuple, list):
-        return all(is_constant(v) for v in value)
-    if type(value) is dict:
-        return all(is_constant(v) for v in value.values())
-    return False
+#: Whether a value is a constant of the trace: it holds no tensor (None, bool, int, float, str,
+#: in tuples, lists and dicts, empty ones included). The core's rule, asked, not repeated.
+is_constant: Callable[[Any], bool] = _C.is_constant
 
 
 class Variant:
@@ -165,13 +158,16 @@ def plan(
         if signature is None:
             raise InputError(f"[{api}] {what} has no signature to bind keyword inputs to")
         names, layout, rows, variants = _bind(api, what, signature, args, kwargs, overrides, hint)
-    defaults = _defaults(signature, names)
+    defaults = _arguments(func).defaults(tuple(names))
     check = strict_check(api, what, strict)
     structures: dict[int, Structure] = {}  # the first structured value of each parameter
     for variant, row in zip(variants, rows, strict=True):
         own: dict[int, Structure] = {}
         script = []
         for i, value in enumerate(row):
+            if type(value) is not torch.Tensor and is_constant(value):
+                script.append(value)  # as it is, empty containers too: the core specialises
+                continue
             structure, form = Structure.of(value)
             if not structure.plain:
                 own[i] = structure
@@ -345,27 +341,13 @@ def _call_bound(
     return call(*call_args.args, **call_args.kwargs)
 
 
-def _defaults(signature: inspect.Signature | None, names: Sequence[str]) -> dict[str, Any]:
-    """The constant defaults of parameters `names` (others cannot be written in TorchScript)."""
-    if signature is None:
-        return {}
-    out = {}
-    for name in names:
-        p = signature.parameters.get(name)
-        if p is None or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if p.default is not p.empty and is_constant(p.default):
-            out[name] = p.default
-    return out
-
-
 # ---- Signatures ------------------------------------------------------------------------------
 
 
 class _Arguments:
     """What a function's signature says about its example inputs, computed once per function."""
 
-    __slots__ = ("names", "signature")
+    __slots__ = ("_defaults", "names", "signature")
 
     def __init__(self, func: Callable[..., Any]) -> None:
         try:
@@ -373,6 +355,23 @@ class _Arguments:
         except (TypeError, ValueError):  # builtins without a signature
             self.signature = None
         self.names: dict[int, tuple[str, ...]] = {}  # by number of example inputs
+        self._defaults: dict[tuple[str, ...], dict[str, Any]] = {}  # by traced parameters
+
+    def defaults(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The constant defaults of parameters `names` (others cannot be written in
+        TorchScript). The same dict for the same names: callers do not change it."""
+        found = self._defaults.get(names)
+        if found is not None:
+            return found
+        out: dict[str, Any] = {}
+        for name in names if self.signature is not None else ():
+            p = self.signature.parameters.get(name)  # type: ignore[union-attr]
+            if p is None or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if p.default is not p.empty and is_constant(p.default):
+                out[name] = p.default
+        self._defaults[names] = out
+        return out
 
 
 # By function, so that retracing pays neither inspect.signature nor binding again (they were

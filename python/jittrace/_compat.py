@@ -68,7 +68,8 @@ def trace(
     _optimize_does_nothing(optimize)
     if example_inputs is None and example_kwarg_inputs is None:
         raise InputError(f"[{api}] give example_inputs or example_kwarg_inputs")
-    options = _options(api, strict, respect_mode, record_source_locations, check_tolerance)
+    # torch.jit.trace's check_tolerance is the checks' rtol.
+    options = Options.of(api, strict, respect_mode, record_source_locations, check_tolerance)
     target, method = Target.of(api, func)
     args = () if example_inputs is None else _as_args(example_inputs)
     example = call(args, example_kwarg_inputs)
@@ -112,7 +113,8 @@ def trace_module(
     api = "trace_module"
     _refuse_private(api, _force_outplace, _module_class, _compilation_unit, _store_inputs)
     _optimize_does_nothing(optimize)
-    options = _options(api, strict, respect_mode, record_source_locations, check_tolerance)
+    # torch.jit.trace's check_tolerance is the checks' rtol.
+    options = Options.of(api, strict, respect_mode, record_source_locations, check_tolerance)
     target = Target.of_module(api, mod)
     if not isinstance(inputs, Mapping):
         raise InputError(
@@ -144,19 +146,6 @@ def trace_module(
         checks.insert(0, Check("inputs", examples, keyed=True))
     # a module target gives a module
     return cast(torch.jit.ScriptModule, run(target, examples, options, checks=checks))
-
-
-def _options(
-    api: str, strict: object, respect_mode: object, record_source_locations: object, rtol: object
-) -> Options:
-    """torch.jit.trace's check_tolerance is the checks' rtol; atol stays jittrace's."""
-    return Options.of(
-        api,
-        strict=strict,
-        respect_mode=respect_mode,
-        record_source_locations=record_source_locations,
-        check_tolerance=rtol,
-    )
 
 
 def _as_args(example_inputs: Any) -> tuple[Any, ...]:

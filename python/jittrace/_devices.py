@@ -13,9 +13,7 @@ the trace report.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -65,7 +63,7 @@ class _Tap:
     def __get__(self, obj: Any, cls: Any = None) -> Any:
         device = _DEVICE.__get__(obj, cls)
         if obj is not None:
-            scope: _Scope | None = getattr(_local, "scope", None)
+            scope: following_devices | None = getattr(_local, "scope", None)
             if scope is not None and scope.mode is None and torch._C._get_tracing_state():
                 scope.start()
                 assert scope.mode is not None
@@ -79,14 +77,31 @@ _tap_lock = threading.Lock()
 _tap_users = 0
 
 
-class _Scope:
-    """One following_devices context on one thread: the mode, once started."""
+class following_devices:  # a context manager named as one used like a function
+    """Traces inside this context (on this thread) record devices taken from tensors as those
+    tensors' devices; outside a trace the mode only passes calls through. With `stamp`, the
+    device constants that stay in the graph are stamped with the user's line, which needs the
+    mode from the start; without it the mode starts at the first ``Tensor.device`` read of a
+    trace (see _Tap). A class rather than a generator: every trace enters one."""
 
-    __slots__ = ("mode", "stamp")
+    __slots__ = ("mode", "outer", "stamp")
 
-    def __init__(self, stamp: bool) -> None:
+    def __init__(self, stamp: bool = False) -> None:
         self.stamp = stamp
         self.mode: _FollowDevices | None = None
+        self.outer: following_devices | None = None
+
+    def __enter__(self) -> None:
+        if self.stamp:
+            self.start()
+        _install_tap()
+        self.outer = getattr(_local, "scope", None)  # a trace attempted from traced code
+        _local.scope = self
+
+    def __exit__(self, *exc: object) -> None:
+        _local.scope = self.outer
+        _remove_tap()
+        self.stop()
 
     def start(self) -> None:
         """Puts the mode at the bottom of this thread's torch function mode stack."""
@@ -127,24 +142,3 @@ def _remove_tap() -> None:
         _tap_users -= 1
         if _tap_users == 0:
             del torch.Tensor.device  # TensorBase's descriptor again
-
-
-@contextlib.contextmanager
-def following_devices(stamp: bool = False) -> Iterator[None]:
-    """Traces inside this context (on this thread) record devices taken from tensors as those
-    tensors' devices; outside a trace the mode only passes calls through. With `stamp`, the
-    device constants that stay in the graph are stamped with the user's line, which needs the
-    mode from the start; without it the mode starts at the first ``Tensor.device`` read of a
-    trace (see _Tap)."""
-    scope = _Scope(stamp)
-    if stamp:
-        scope.start()
-    _install_tap()
-    outer = getattr(_local, "scope", None)  # a trace attempted from traced code, refused
-    _local.scope = scope
-    try:
-        yield
-    finally:
-        _local.scope = outer
-        _remove_tap()
-        scope.stop()

@@ -167,14 +167,24 @@ class Options:
     def of(
         cls,
         api: str,
-        *,
         strict: object = True,
         respect_mode: object = True,
         record_source_locations: object = False,
         check_tolerance: object = None,
         report: object = False,
     ) -> Options:
-        """The options as the public functions take them, checked."""
+        """The options as the public functions take them (in this order), checked."""
+        if (
+            strict is True
+            and respect_mode is True
+            and record_source_locations is False
+            and check_tolerance is None
+            and report is False
+        ):  # the common call, made once per api
+            found = _DEFAULTS.get(api)
+            if found is None:
+                found = _DEFAULTS[api] = cls(api)
+            return found
         return cls(
             api,
             _flag(api, "strict", strict),
@@ -184,6 +194,8 @@ class Options:
             ReportOptions.of(api, report),
         )
 
+
+_DEFAULTS: dict[str, Options] = {}
 
 # Options of 0.1 that moved, and where to.
 _MOVED = {

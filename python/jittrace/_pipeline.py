@@ -16,7 +16,7 @@ import dataclasses
 import inspect
 import time
 import types
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -41,6 +41,7 @@ Traced: TypeAlias = "torch.jit.ScriptFunction[Any, Any] | TracedFunction | torch
 FUNCTION = "forward"
 
 _NO_KWARGS: Mapping[str, Any] = types.MappingProxyType({})
+_NOTHING = contextlib.nullcontext()
 
 
 class Target:
@@ -241,7 +242,13 @@ def _trace(
                 raise InputError(f"[{api}] {check.where} names {name!r}, which is not traced")
             where = check.label(api, name).removeprefix(f"[{api}] ")
             _fits(api, eager[name], f"{where}: {target.what(name)}", example)
-    with _tracing(options, caught):
+    # The set-up: devices taken from tensors follow them; with a report, warnings are recorded
+    # and device constants stamped with the user's line.
+    reporting = options.report is not None
+    with (
+        _report.recording_warnings(caught) if reporting else _NOTHING,
+        following_devices(stamp=reporting),
+    ):
         if target.module is None:
             traced, traces = _trace_function(target, plans[FUNCTION], options, checks, checker)
         else:
@@ -359,18 +366,6 @@ def _trace_module(
 
 
 _WARNINGS: dict[str, type[Warning]] = {"parameter_modified": RuntimeWarning}
-
-
-@contextlib.contextmanager
-def _tracing(options: Options, caught: list[Any]) -> Iterator[None]:
-    """The trace's set-up: devices taken from tensors follow them; with a report, warnings
-    are recorded and device constants stamped with the user's line."""
-    if options.report is None:
-        with following_devices():
-            yield
-        return
-    with following_devices(stamp=True), _report.recording_warnings(caught):
-        yield
 
 
 def _by_method(target: Target, traces: Sequence[Trace]) -> dict[str, list[Trace]]:

@@ -49,6 +49,11 @@ class Path {
   std::vector<std::string> parts_;
 };
 
+/// Whether an example input is a constant: it holds no tensor, only None, bool, int, float and
+/// str, in tuples, lists and dicts (empty ones included). A trace specialises on a constant
+/// instead of taking it as an input. The one definition of the rule: Python asks it too.
+JITTRACE_API bool is_constant(const c10::IValue& input);
+
 /// Throws the InputError for an example input at `path` that cannot be traced; `what`
 /// describes it ("a numpy.ndarray"), `hint` (optional) says what to do instead.
 [[noreturn]] JITTRACE_API void bad_input(const std::string& prefix, const Path& path,
