@@ -13,7 +13,7 @@ from torch import nn
 from ._errors import InputError
 from ._interface import TracedFunction
 from ._options import Options, ReportOptions, Tolerance, keyword_options, unknown_option
-from ._pipeline import Check, Target, call, methods_of, run
+from ._pipeline import Check, Target, already_scripted, call, methods_of, run
 
 __all__ = ["jit_trace", "jit_trace_module"]
 
@@ -124,6 +124,8 @@ def jit_trace(
     if unknown:
         _named_inputs(api, func, unknown)
         raise unknown_option(api, next(iter(unknown)), _JIT_TRACE_OPTIONS)
+    if isinstance(func, torch.jit.ScriptModule):
+        return already_scripted(func)
     options = Options.of(
         api, strict, respect_mode, record_source_locations, check_tolerance, report
     )

@@ -7,12 +7,14 @@ when a check fails (``TraceCheckError.checks``).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import torch
+import torch.utils._pytree as pytree
 
 from ._errors import TraceCheckError
 from ._options import Tolerance
@@ -45,6 +47,8 @@ class CheckResult:
             and traced is not; ``None`` as for ``max_abs_diff``.
         ok: Every element within ``atol + rtol * |eager|`` (NaN where both are NaN).
         inputs: How many check inputs these figures cover.
+        note: Why an output was not compared element by element (a tensor subclass without
+            sizes), or empty.
     """
 
     method: str
@@ -54,6 +58,7 @@ class CheckResult:
     max_rel_diff: float | None
     ok: bool
     inputs: int = 1
+    note: str = ""
 
 
 def run_seeded(fn: Callable[..., Any], call: Call) -> Any:
@@ -90,12 +95,18 @@ class Checker:
     ) -> None:
         """Runs both on `call` under one seed and raises TraceCheckError where they differ.
 
-        An exception from `eager` (the user's code) propagates as it is; one from `traced` only
-        is a failed check. `method` and `mode` label the results.
+        Each runs on its own deep copy of the inputs, under ``torch.no_grad()``, as torch's
+        check does: the user's inputs are left bitwise as they were, code that changes its
+        input in place sees the same input in both runs, and a function that returns its input
+        is compared with the other run's copy. An exception from `eager` (the user's code)
+        propagates as it is; one from `traced` only is a failed check. `method` and `mode`
+        label the results.
         """
-        expected = run_seeded(eager, call)
+        with torch.no_grad():
+            expected = run_seeded(eager, _copy(call))
         try:
-            actual = run_seeded(traced, call)
+            with torch.no_grad():
+                actual = run_seeded(traced, _copy(call))
         except Exception as e:
             self._record(CheckResult(method, mode, "output", None, None, False))
             # TorchScript's errors end with the Python-level one, after the TorchScript traceback.
@@ -188,6 +199,21 @@ class Checker:
         if isinstance(expected, torch.Tensor):
             if not isinstance(actual, torch.Tensor):
                 fail(f"is a tensor in eager mode but {type(actual).__name__} when traced")
+            if expected.is_nested or actual.is_nested:  # compared piece by piece
+                if not (expected.is_nested and actual.is_nested):
+                    fail("is a nested tensor in one run and not in the other")
+                e_parts, a_parts = expected.unbind(), actual.unbind()
+                if len(e_parts) != len(a_parts):
+                    fail(f"has {len(a_parts)} pieces when traced, {len(e_parts)} in eager mode")
+                for i, (e_part, a_part) in enumerate(zip(e_parts, a_parts, strict=True)):
+                    self._compare(e_part, a_part, where, f"{path}[{i}]", label, failures)
+                return
+            try:
+                expected.shape, actual.shape  # noqa: B018 (a subclass may have no sizes)
+            except (RuntimeError, NotImplementedError) as e:
+                note = f"not compared: {type(expected).__name__} has no sizes ({e})"
+                self._record(CheckResult(*label, path, None, None, True, note=note))
+                return
             if expected.shape != actual.shape:
                 fail(
                     f"has shape {tuple(actual.shape)} when traced, {tuple(expected.shape)} in "
@@ -244,9 +270,25 @@ class Checker:
                     _largest(old.max_rel_diff, result.max_rel_diff),
                     old.ok and result.ok,
                     old.inputs + result.inputs,
+                    old.note or result.note,
                 )
                 return
         self.results.append(result)
+
+
+def _copy(call: Call) -> Call:
+    """A deep copy of `call`'s arguments: tensors detached and cloned (keeping
+    ``requires_grad``), wherever they sit, so that neither run sees the other's changes."""
+    memo: dict[int, Any] = {}
+    leaves = pytree.tree_leaves((call.args, dict(call.kwargs)))
+    for leaf in leaves:
+        if isinstance(leaf, torch.Tensor) and id(leaf) not in memo:
+            copy_ = leaf.detach().clone()
+            if leaf.requires_grad:
+                copy_.requires_grad_(True)
+            memo[id(leaf)] = copy_
+    memo[id(memo)] = [call, leaves]  # keeps the originals alive, as deepcopy's memo does
+    return Call(copy.deepcopy(call.args, memo), copy.deepcopy(dict(call.kwargs), memo))
 
 
 def _largest(a: float | None, b: float | None) -> float | None:

@@ -14,7 +14,7 @@ from ._check import Call
 from ._errors import InputError
 from ._interface import TracedFunction
 from ._options import Options
-from ._pipeline import Check, Target, call, run
+from ._pipeline import Check, Target, already_scripted, call, run
 
 __all__ = ["trace", "trace_module"]
 
@@ -66,6 +66,8 @@ def trace(
     api = "trace"
     _refuse_private(api, _force_outplace, _module_class, _compilation_unit, _store_inputs)
     _optimize_does_nothing(optimize)
+    if isinstance(func, torch.jit.ScriptModule):
+        return already_scripted(func)
     if example_inputs is None and example_kwarg_inputs is None:
         raise InputError(f"[{api}] give example_inputs or example_kwarg_inputs")
     # torch.jit.trace's check_tolerance is the checks' rtol.

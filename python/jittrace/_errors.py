@@ -47,18 +47,23 @@ class TraceError(JittraceError, RuntimeError):
     """
 
 
-class TraceCheckError(TraceError):
+class TraceCheckError(TraceError, torch.jit.TracingCheckError):
     """Eager and traced outputs differ on one of the ``check_inputs``.
+
+    Also a ``torch.jit.TracingCheckError``, so code written for ``torch.jit.trace`` catches it.
 
     Attributes:
         checks: The ``jittrace.CheckResult`` of every output compared before the check
             failed, the failing one included.
+        message: The message (``torch.jit.TracingCheckError``'s attribute).
     """
 
     checks: tuple[Any, ...]
+    message: str
 
     def __init__(self, message: str, checks: tuple[Any, ...] = ()) -> None:
-        super().__init__(message)
+        RuntimeError.__init__(self, message)  # not TracingCheckError's: it builds its own text
+        self.message = message
         self.checks = checks
 
 

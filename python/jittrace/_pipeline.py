@@ -32,7 +32,7 @@ from ._interface import Interface, Trace, TracedFunction, TraceInfo, attach, ins
 from ._options import Options
 from ._torchscript import compiled_methods, non_persistent_buffers, script_exports, wrap
 
-__all__ = ["Check", "Target", "run"]
+__all__ = ["Check", "Target", "already_scripted", "run"]
 
 #: What a trace gives: a function, a function behind a Python wrapper, or a module.
 Traced: TypeAlias = "torch.jit.ScriptFunction[Any, Any] | TracedFunction | torch.jit.ScriptModule"
@@ -59,11 +59,6 @@ class Target:
     def of(cls, api: str, obj: object) -> tuple[Target, str]:
         """What ``jit_trace(obj, ...)`` traces, and the method: a module's ``forward``, the
         method a bound method of a module names, or a function (``FUNCTION``)."""
-        if isinstance(obj, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
-            raise InputError(
-                f"[{api}] func is already TorchScript ({type(obj).__name__}) and needs no "
-                "tracing; to trace it as part of a larger model, call it from the traced code"
-            )
         if isinstance(obj, nn.Module):
             return cls.of_module(api, obj), "forward"
         if isinstance(obj, types.MethodType) and isinstance(obj.__self__, nn.Module):
@@ -111,6 +106,13 @@ class Target:
         if isinstance(attr, nn.Module):
             raise InputError(f"[{api}] {name!r} is a submodule of {owner}, not a method")
         if callable(attr) and not isinstance(attr, type):
+            if name != "forward" and hasattr(torch.jit.RecursiveScriptModule, name):
+                raise InputError(
+                    f"[{api}] {owner}.{name} cannot be traced under the name {name!r}: the "
+                    f"traced module is a torch.jit.ScriptModule, whose own {name!r} (from "
+                    f"{_owner_of(name)}) would shadow the trace, so traced.{name}(...) would "
+                    "not run it; give the method another name"
+                )
             return attr
         raise InputError(
             f"[{api}] {name!r} is an attribute ({type(attr).__name__}) of {owner}, not a method"
@@ -125,6 +127,17 @@ class Target:
     def label(self, name: str) -> str:
         """How check results and findings name method `name`: the method, or the function."""
         return name if self.module is not None else _qualname(self.function)
+
+
+def already_scripted(mod: torch.jit.ScriptModule) -> torch.jit.ScriptModule:
+    """What ``torch.jit.trace`` does with a ScriptModule: returns it as it is, with its
+    warning (the module's methods are TorchScript already; tracing them would record no more)."""
+    warn_from_caller(
+        "The input to trace is already a ScriptModule, tracing it is a no-op. Returning the "
+        "object as is.",
+        UserWarning,
+    )
+    return mod
 
 
 def methods_of(mod: nn.Module) -> list[str]:
@@ -390,7 +403,17 @@ def _fits(api: str, func: Callable[..., Any], what: str, example: Call) -> None:
         raise InputError(f"[{api}] {what} cannot take these example inputs: {e}") from None
 
 
+def _owner_of(name: str) -> str:
+    """Where ScriptModule's attribute `name` comes from: ``nn.Module.double``..."""
+    for cls in torch.jit.RecursiveScriptModule.__mro__:
+        if name in vars(cls):
+            return f"{'nn' if cls is nn.Module else cls.__module__}.{cls.__qualname__}.{name}"
+    return f"torch.jit.ScriptModule.{name}"  # pragma: no cover
+
+
 def _qualname(func: Any) -> str:
+    if isinstance(func, torch.jit.ScriptFunction):
+        return func.name
     return getattr(func, "__qualname__", None) or type(func).__name__
 
 

@@ -442,7 +442,8 @@ def _leaves(inputs: Mapping[str, Any]) -> list[tuple[str, torch.Tensor]]:
 
     def walk(value: Any, path: str) -> None:
         if isinstance(value, torch.Tensor):
-            out.append((path, value))
+            if not value.is_nested:  # a nested tensor has no sizes to specialise on
+                out.append((path, value))
         elif isinstance(value, Mapping):
             for k, v in value.items():
                 walk(v, f"{path}[{k!r}]")
