@@ -18,6 +18,8 @@
 
 namespace jittrace::detail {
 
+// ---- Inputs, outputs and names (values.cpp) -----------------------------------------------------
+
 /// Where a value sits in nested inputs or outputs, e.g. `inputs[1]['mask']`. Built while
 /// walking a value and formatted only when an error is reported.
 class Path {
@@ -64,6 +66,8 @@ class Path {
 /// name with `ï` or `<locals>` still saves and loads. Errors show the user's own name instead.
 JITTRACE_API std::string qualified_name(const std::string& dotted);
 
+// ---- Functions (trace.cpp) ----------------------------------------------------------------------
+
 /// Traces a function into a free function named by qualified_name(`dotted_name`), in a
 /// CompilationUnit of its own: `variants` are its example calls, as the variants of a method
 /// (see Method; one without constants gives the trace itself). `api` names the caller in error
@@ -72,6 +76,8 @@ JITTRACE_API torch::jit::StrongFunctionPtr trace_function(const std::vector<Meth
                                                           const std::string& dotted_name,
                                                           const TraceOptions& options,
                                                           const std::string& api);
+
+// ---- Modules as the core sees them (mirror.cpp) -------------------------------------------------
 
 /// A module hierarchy as the core mirrors it into TorchScript. Tensors are shared, never
 /// copied: an in-place change through either module shows in the other.
@@ -112,6 +118,8 @@ class JITTRACE_API ModuleAccess {
   virtual void restore() = 0;
 };
 
+// ---- The module trace (modes.cpp) ---------------------------------------------------------------
+
 /// Something the caller should tell the user about a finished trace.
 struct Warning {
   enum class Kind {
@@ -142,6 +150,8 @@ JITTRACE_API TracedModule trace_module(ModuleAccess& module, const std::vector<M
                                        const TraceOptions& options, const std::string& api,
                                        const Verify& verify = {});
 
+// ---- Files (files.cpp) --------------------------------------------------------------------------
+
 /// Saves `module` to `path` with the manifest `manifest` (JSON, checked by parse_manifest)
 /// and the user's `extra_files`. \throws InputError for a bad manifest, an extra file named
 /// like the manifest, or a path that cannot be written.
@@ -162,7 +172,7 @@ struct Loaded {
 /// \throws InputError the file cannot be read or loaded.
 JITTRACE_API Loaded load(const std::string& path, const std::optional<c10::Device>& device);
 
-// ---- What a trace report reads from a graph (passes.cpp) -------------------------------------
+// ---- What a trace report reads from a graph (findings.cpp) --------------------------------------
 
 /// Where a node came from in the user's code, when known: "model.py:12", else empty.
 JITTRACE_API std::string source_of(const torch::jit::Node& node);
@@ -204,7 +214,7 @@ struct ConstantChange {
 JITTRACE_API std::optional<std::vector<ConstantChange>> compare_traces(const torch::jit::Graph& a,
                                                                        const torch::jit::Graph& b);
 
-// ---- Devices that follow an input (passes.cpp) ------------------------------------------------
+// ---- Devices that follow an input (devices.cpp) -------------------------------------------------
 
 /// Calls `record`, which runs traced code (e.g. `torch.zeros(n, device=x.device)`), and then
 /// rewrites the nodes it recorded: a device constant equal to the device of one of `sources`
