@@ -1,5 +1,5 @@
-// Shipped header, with no stability promise: the core's entry points for jittrace's own Python
-// binding. It may change in any release; C++ programs use <jittrace/jittrace.h>.
+// Internal header, not shipped: the core's entry points for jittrace's own Python binding. The
+// wheel installs jittrace.h, errors.h and export.h only; C++ programs use <jittrace/jittrace.h>.
 #pragma once
 
 #include <ATen/core/ivalue.h>
