@@ -11,8 +11,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
 # Build and test tools, all from PyPI; transformers builds tiny models from configs (no downloads)
-# for tests and benchmarks of real architectures.
-TOOLS := "scikit-build-core>=0.10" "cmake>=3.21" ninja "pytest>=8" "hypothesis>=6" numpy transformers
+# for tests and benchmarks of real architectures. nlohmann-json is a build requirement (the core
+# reads manifests with it; headers only): builds run without isolation, so the venv needs it.
+TOOLS := "scikit-build-core>=0.10" "cmake>=3.21" ninja "nlohmann-json>=3.12,<4" "pytest>=8" \
+  "hypothesis>=6" numpy transformers
 # Linters, pinned exactly: a new release brings new rules and formatting, which should come in a
 # commit of its own rather than break an unrelated one.
 LINT_TOOLS := "ruff==0.17.6" "mypy==2.4.1" "clang-format==23.1.5"

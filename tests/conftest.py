@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cppbuild
@@ -36,3 +40,32 @@ def cpp_example() -> tuple[Path, float]:
 def readme_app() -> Path:
     """The README's CMake and C++ blocks built as a downstream project."""
     return cppbuild.result("readme_app")[0]
+
+
+#: A locale whose decimal point is a comma, for tests that must not depend on the C locale.
+COMMA_LOCALE = "de_DE.UTF-8"
+
+
+@pytest.fixture(scope="session")
+def comma_locale(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str] | None:
+    """The environment under which a process can `setlocale(LC_NUMERIC, COMMA_LOCALE)`: the
+    system's own locale, else one compiled with localedef (glibc reads it from LOCPATH); None
+    where neither works."""
+    check = f"import locale; locale.setlocale(locale.LC_NUMERIC, {COMMA_LOCALE!r})"
+
+    def works(env: dict[str, str]) -> bool:
+        return subprocess.run([sys.executable, "-c", check], env=env).returncode == 0
+
+    env = dict(os.environ)
+    if works(env):
+        return env
+    localedef = shutil.which("localedef")
+    if localedef is None:
+        return None
+    folder = tmp_path_factory.mktemp("locales")
+    # localedef may exit non-zero for mere warnings: whether the locale works is what counts.
+    subprocess.run(
+        [localedef, "-i", "de_DE", "-f", "UTF-8", str(folder / COMMA_LOCALE)], capture_output=True
+    )
+    env["LOCPATH"] = str(folder)
+    return env if works(env) else None

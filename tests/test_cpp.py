@@ -46,10 +46,33 @@ def test_core_library_does_not_link_python():
     assert "$ORIGIN/../../torch/lib" in dynamic  # finds torch's libraries in the wheel layout
 
 
-def test_cpp_api_tests_pass(cpp_tests):
-    result = subprocess.run([str(cpp_tests / "test_core")], capture_output=True, text=True)
+def test_wheel_installs_only_the_headers_a_cpp_program_calls():
+    package = Path(jittrace.__file__).parent
+    include = package / "include"
+    headers = sorted(p.relative_to(include).as_posix() for p in include.rglob("*") if p.is_file())
+    assert headers == ["jittrace/errors.h", "jittrace/export.h", "jittrace/jittrace.h"]
+    for header in include.rglob("*.h"):  # none reaches for what is not shipped
+        text = header.read_text()
+        assert "detail.h" not in text and "nlohmann" not in text, header
+    # The JSON library is private to libjittrace: not in its CMake interface, not exported.
+    targets = (package / "share" / "cmake" / "jittrace" / "jittraceTargets.cmake").read_text()
+    assert "nlohmann" not in targets and "csrc" not in targets
+    lib = package / "lib" / "libjittrace.so"
+    symbols = subprocess.run(
+        ["nm", "-D", "-C", "--defined-only", str(lib)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "jittrace::read_manifest" in symbols and "nlohmann" not in symbols
+
+
+def test_cpp_api_tests_pass(cpp_tests, comma_locale):
+    # With a decimal-comma locale (made if need be), the manifest's locale test runs too.
+    result = subprocess.run(
+        [str(cpp_tests / "test_core")], capture_output=True, text=True, env=comma_locale
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("passed, 0 failed")
+    if comma_locale is not None:
+        assert "skipped" not in result.stdout
 
 
 def test_function_traced_in_python_runs_in_cpp(cpp_tests, tmp_path):

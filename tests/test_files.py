@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import jittrace
 import pytest
 import torch
+from conftest import COMMA_LOCALE
 from jittrace import jit_trace
 
 X = torch.tensor([[1.0, -2.0]])
@@ -125,3 +128,115 @@ def test_unimportable_structure_loads_as_tuples_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"forward returns tuples and dicts, not the structures"):
         loaded = jittrace.load(path)
     assert type(loaded(X)) is tuple
+
+
+# ---- Manifests that are not JSON, or not jittrace's ---------------------------------------------
+
+# Every field a C++ program reads (jittrace::Manifest), as jittrace.save writes them.
+MANIFEST = {
+    "format": "jittrace-manifest/1",
+    "jittrace_version": "0.1.0",
+    "torch_version": "2.13.0",
+    "kind": "module",
+    "options": {"strict": True, "respect_mode": True},
+    "methods": {"forward": {"arguments": ["x"], "modes": ["train", "eval"], "variants": []}},
+    "non_persistent_buffers": {},
+    "extra_files": [],
+}
+GOOD = json.dumps(MANIFEST)
+
+
+def with_manifest(path: Path, text: str | bytes) -> Path:
+    """A TorchScript file whose manifest (extra/jittrace.json) is `text`, as it is."""
+    module = torch.jit.trace(torch.nn.Linear(2, 2), X)
+    torch.jit.save(module, str(path), _extra_files={"jittrace.json": text})
+    return path
+
+
+NOT_JSON = r"the manifest is not valid JSON \(parse error at line 1, column \d+: syntax error "
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # strtod takes these, and Python's json module takes the last three: no JSON does.
+        pytest.param(GOOD[:-1] + ', "x": inf}', NOT_JSON + r".*invalid literal", id="inf"),
+        pytest.param(GOOD[:-1] + ', "x": 0x10}', NOT_JSON + r".*'0x'", id="hex"),
+        pytest.param(GOOD[:-1] + ', "x": -Infinity}', NOT_JSON + r".*'-I'", id="-Infinity"),
+        pytest.param(GOOD[:-1] + ', "x": NaN}', NOT_JSON + r".*invalid literal", id="NaN"),
+        pytest.param(GOOD + " x", NOT_JSON + r".*expected end of input\)$", id="trailing-text"),
+        pytest.param(GOOD + "{}", NOT_JSON + r".*expected end of input\)$", id="two-documents"),
+        pytest.param(
+            GOOD.replace('"0.1.0"', '"0.1.\xff"').encode("latin-1"),
+            NOT_JSON + r".*ill-formed UTF-8 byte; last read: '\"0\.1\.\\xff'\)$",
+            id="not-utf-8",
+        ),
+        pytest.param(
+            b"\xef\xbb\xbf" + GOOD.encode(),
+            r"the manifest is not valid JSON \(it starts with a byte order mark\)$",
+            id="byte-order-mark",
+        ),
+        pytest.param(
+            "[" * 100_000 + "]" * 100_000,
+            r"the manifest is an array; it must be an object$",
+            id="deeply-nested",
+        ),
+        pytest.param(
+            GOOD.replace('"strict": true', '"strict": "yes"'),
+            r"the manifest has a string for 'options\.strict'; it must be a boolean$",
+            id="bool-as-string",
+        ),
+        pytest.param(
+            GOOD.replace('["train", "eval"]', '["train", 1]'),
+            r"the manifest has a number for 'methods\.forward\.modes\[1\]'; it must be a string$",
+            id="mode-a-number",
+        ),
+        pytest.param(
+            GOOD.replace('"variants": []', '"variants": [["x"]]'),
+            r"the manifest has an array for 'methods\.forward\.variants\[0\]'; it must be an "
+            r"object$",
+            id="variant-a-list",
+        ),
+        pytest.param(
+            GOOD.replace('"kind": "module", ', ""), r"the manifest has no 'kind'$", id="missing"
+        ),
+    ],
+)
+def test_manifest_that_is_not_json_or_of_wrong_types_is_an_input_error(tmp_path, text, message):
+    path = with_manifest(tmp_path / "m.pt", text)
+    where = re.escape(str(path))
+    with pytest.raises(jittrace.InputError, match=rf"^\[read_manifest\] {where}: {message}"):
+        jittrace.manifest(path)
+    with pytest.raises(jittrace.InputError, match=rf"^\[load\] {where}: {message}"):
+        jittrace.load(path)
+
+
+def test_manifest_members_jittrace_does_not_read_may_hold_any_json(tmp_path):
+    text = GOOD[:-1] + r', "x": [1.5e3, -0.25, null, {"\u00e9": "\ud83d\ude00"}]}'
+    data = jittrace.manifest(with_manifest(tmp_path / "m.pt", text))
+    assert data is not None and data["x"] == [1500.0, -0.25, None, {"é": "\U0001f600"}]
+
+
+def test_manifest_is_read_alike_in_a_locale_with_a_decimal_comma(tmp_path, comma_locale):
+    """The C locale once decided how the core read numbers: "1.5" failed under de_DE."""
+    if comma_locale is None:
+        pytest.skip(f"no {COMMA_LOCALE} locale here, and localedef cannot make one")
+    path = with_manifest(tmp_path / "m.pt", GOOD[:-1] + ', "x": [1.5, 2.5e-3]}')
+    script = f"""
+import locale, jittrace
+locale.setlocale(locale.LC_NUMERIC, {COMMA_LOCALE!r})
+assert locale.localeconv()["decimal_point"] == ","
+print(jittrace.manifest({str(path)!r})["x"])
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=comma_locale, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[1.5, 0.0025]"
+
+
+def test_saving_checks_the_manifest_it_writes(tmp_path):
+    traced = jit_trace(lambda x: x + 1, X)
+    with pytest.raises(jittrace.InputError, match=r"^\[save\]: the manifest is not valid JSON"):
+        jittrace._C.save(traced, str(tmp_path / "f.pt"), GOOD[:-1] + ', "x": NaN}', {})
+    assert not (tmp_path / "f.pt").exists()

@@ -3,8 +3,9 @@
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/import.h>
 
-#include <cstdlib>
+#include <cstdio>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
@@ -15,247 +16,67 @@
 namespace jittrace {
 namespace {
 
-// ---- A small JSON reader, for the manifest ---------------------------------------------------
-
-struct Json {
-  enum class Kind { Null, Bool, Number, String, Array, Object };
-  Kind kind = Kind::Null;
-  bool boolean = false;
-  double number = 0;
-  std::string string;
-  std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> members;
-
-  const Json* find(const std::string& key) const {
-    for (const auto& [k, v] : members) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
-};
-
-class JsonParser {
- public:
-  JsonParser(const std::string& text, std::string where) : text_(text), where_(std::move(where)) {}
-
-  Json parse() {
-    Json value = parse_value(0);
-    skip_space();
-    if (at_ != text_.size()) fail("unexpected text after the end");
-    return value;
-  }
-
- private:
-  [[noreturn]] void fail(const std::string& what) const {
-    throw InputError(where_ + ": the manifest is not valid JSON (" + what + " at offset " +
-                     std::to_string(at_) + ")");
-  }
-
-  void skip_space() {
-    while (at_ < text_.size() &&
-           (text_[at_] == ' ' || text_[at_] == '\n' || text_[at_] == '\t' || text_[at_] == '\r')) {
-      ++at_;
-    }
-  }
-
-  bool take(const char* word) {
-    const std::string w(word);
-    if (text_.compare(at_, w.size(), w) != 0) return false;
-    at_ += w.size();
-    return true;
-  }
-
-  Json parse_value(int depth) {
-    if (depth > 64) fail("nesting too deep");
-    skip_space();
-    if (at_ >= text_.size()) fail("unexpected end");
-    Json value;
-    const char c = text_[at_];
-    if (c == '{') {
-      value.kind = Json::Kind::Object;
-      ++at_;
-      skip_space();
-      if (at_ < text_.size() && text_[at_] == '}') {
-        ++at_;
-        return value;
-      }
-      while (true) {
-        skip_space();
-        if (at_ >= text_.size() || text_[at_] != '"') fail("expected a key");
-        std::string key = parse_string();
-        skip_space();
-        if (at_ >= text_.size() || text_[at_++] != ':') fail("expected ':'");
-        value.members.emplace_back(std::move(key), parse_value(depth + 1));
-        skip_space();
-        if (at_ < text_.size() && text_[at_] == ',') {
-          ++at_;
-        } else if (at_ < text_.size() && text_[at_] == '}') {
-          ++at_;
-          return value;
-        } else {
-          fail("expected ',' or '}'");
-        }
-      }
-    }
-    if (c == '[') {
-      value.kind = Json::Kind::Array;
-      ++at_;
-      skip_space();
-      if (at_ < text_.size() && text_[at_] == ']') {
-        ++at_;
-        return value;
-      }
-      while (true) {
-        value.items.push_back(parse_value(depth + 1));
-        skip_space();
-        if (at_ < text_.size() && text_[at_] == ',') {
-          ++at_;
-        } else if (at_ < text_.size() && text_[at_] == ']') {
-          ++at_;
-          return value;
-        } else {
-          fail("expected ',' or ']'");
-        }
-      }
-    }
-    if (c == '"') {
-      value.kind = Json::Kind::String;
-      value.string = parse_string();
-      return value;
-    }
-    if (take("true") || take("false")) {
-      value.kind = Json::Kind::Bool;
-      value.boolean = text_[at_ - 1] == 'e' && text_.compare(at_ - 4, 4, "true") == 0;
-      return value;
-    }
-    if (take("null")) return value;
-    const char* begin = text_.c_str() + at_;
-    char* end = nullptr;
-    value.number = std::strtod(begin, &end);
-    if (end == begin) fail("unexpected character");
-    value.kind = Json::Kind::Number;
-    at_ += static_cast<size_t>(end - begin);
-    return value;
-  }
-
-  void append_utf8(std::string& out, unsigned code) {
-    if (code < 0x80) {
-      out += static_cast<char>(code);
-    } else if (code < 0x800) {
-      out += static_cast<char>(0xC0 | (code >> 6));
-      out += static_cast<char>(0x80 | (code & 0x3F));
-    } else if (code < 0x10000) {
-      out += static_cast<char>(0xE0 | (code >> 12));
-      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (code & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (code >> 18));
-      out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (code & 0x3F));
-    }
-  }
-
-  unsigned parse_hex4() {
-    if (at_ + 4 > text_.size()) fail("short \\u escape");
-    unsigned code = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char h = text_[at_++];
-      code <<= 4;
-      if (h >= '0' && h <= '9') {
-        code |= static_cast<unsigned>(h - '0');
-      } else if (h >= 'a' && h <= 'f') {
-        code |= static_cast<unsigned>(h - 'a' + 10);
-      } else if (h >= 'A' && h <= 'F') {
-        code |= static_cast<unsigned>(h - 'A' + 10);
-      } else {
-        fail("bad \\u escape");
-      }
-    }
-    return code;
-  }
-
-  std::string parse_string() {
-    ++at_;  // the opening quote
-    std::string out;
-    while (true) {
-      if (at_ >= text_.size()) fail("unterminated string");
-      const char c = text_[at_++];
-      if (c == '"') return out;
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (at_ >= text_.size()) fail("unterminated string");
-      const char e = text_[at_++];
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          out += e;
-          break;
-        case 'b':
-          out += '\b';
-          break;
-        case 'f':
-          out += '\f';
-          break;
-        case 'n':
-          out += '\n';
-          break;
-        case 'r':
-          out += '\r';
-          break;
-        case 't':
-          out += '\t';
-          break;
-        case 'u': {
-          unsigned code = parse_hex4();
-          if (code >= 0xD800 && code < 0xDC00 && take("\\u")) {  // a surrogate pair
-            code = 0x10000 + ((code - 0xD800) << 10) + (parse_hex4() - 0xDC00);
-          }
-          append_utf8(out, code);
-          break;
-        }
-        default:
-          fail("bad escape");
-      }
-    }
-  }
-
-  const std::string& text_;
-  std::string where_;
-  size_t at_ = 0;
-};
-
 // ---- The manifest's fields ------------------------------------------------------------------
 
+// Keeps the order of object members as written (the order of `methods` is the trace order).
+using Json = nlohmann::ordered_json;
+static_assert(NLOHMANN_JSON_VERSION_MAJOR == 3, "jittrace is written for nlohmann-json 3");
+
+// "a string", "an object", "null": a JSON type as the errors name it.
+std::string a_type(Json::value_t type) {
+  const std::string name = Json(type).type_name();
+  if (type == Json::value_t::null) return name;
+  return (name[0] == 'a' || name[0] == 'o' ? "an " : "a ") + name;
+}
+
+// The fields of one manifest: each read checks its JSON type, and an error names the manifest
+// (`where`: "[api] path") and the field ("methods.forward.modes[1]").
 class Fields {
  public:
   explicit Fields(std::string where) : where_(std::move(where)) {}
 
-  const Json& member(const Json& object, const std::string& key, Json::Kind kind,
-                     const std::string& path) const {
-    const Json* value = object.kind == Json::Kind::Object ? object.find(key) : nullptr;
-    if (!value || value->kind != kind) {
-      throw InputError(where_ + ": the manifest has no valid '" + path + key + "'");
+  [[noreturn]] void fail(const std::string& what) const {
+    throw InputError(where_ + ": the manifest " + what);
+  }
+
+  [[noreturn]] void invalid_json(const std::string& what) const {
+    fail("is not valid JSON (" + what + ")");
+  }
+
+  const Json& member(const Json& object, const std::string& path, const std::string& key,
+                     Json::value_t type) const {
+    const auto found = object.find(key);
+    if (found == object.end()) fail("has no '" + path + key + "'");
+    expect(*found, path + key, type);
+    return *found;
+  }
+
+  void expect(const Json& value, const std::string& path, Json::value_t type) const {
+    if (value.type() != type) {
+      fail("has " + a_type(value.type()) + " for '" + path + "'; it must be " + a_type(type));
     }
-    return *value;
   }
 
-  std::string string(const Json& object, const std::string& key, const std::string& path) const {
-    return member(object, key, Json::Kind::String, path).string;
+  std::string string(const Json& object, const std::string& path, const std::string& key) const {
+    return member(object, path, key, Json::value_t::string).get<std::string>();
   }
 
-  std::vector<std::string> strings(const Json& array, const std::string& path) const {
+  bool boolean(const Json& object, const std::string& path, const std::string& key) const {
+    return member(object, path, key, Json::value_t::boolean).get<bool>();
+  }
+
+  // An array of strings; with `null_is_empty`, a null item reads as "" (a function's one mode).
+  std::vector<std::string> strings(const Json& object, const std::string& path,
+                                   const std::string& key, bool null_is_empty = false) const {
     std::vector<std::string> out;
-    for (const auto& item : array.items) {
-      if (item.kind == Json::Kind::Null) {
-        out.emplace_back();  // a function's one mode
-      } else if (item.kind == Json::Kind::String) {
-        out.push_back(item.string);
+    const Json& array = member(object, path, key, Json::value_t::array);
+    for (size_t i = 0; i < array.size(); ++i) {
+      const Json& item = array[i];
+      if (null_is_empty && item.is_null()) {
+        out.emplace_back();
       } else {
-        throw InputError(where_ + ": the manifest's '" + path + "' must hold strings");
+        expect(item, path + key + "[" + std::to_string(i) + "]", Json::value_t::string);
+        out.push_back(item.get<std::string>());
       }
     }
     return out;
@@ -265,50 +86,86 @@ class Fields {
   std::string where_;
 };
 
-Manifest parse(const std::string& json, const std::string& where) {
-  const Json root = JsonParser(json, where).parse();
+// `text` with every non-ASCII byte as `\xNN`: nlohmann-json quotes the bytes it read last,
+// which need not be UTF-8, and an error message must be (Python decodes it).
+std::string ascii(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x80) {
+      out += c;
+    } else {
+      char escaped[5];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
+      out += escaped;
+    }
+  }
+  return out;
+}
+
+// The manifest's JSON, parsed as RFC 8259 says (no NaN, infinities, hex or trailing text;
+// strings in UTF-8), whatever the C locale.
+Json parse_json(const std::string& text, const Fields& fields) {
+  // nlohmann-json skips a byte order mark, which Python's json module (reading the same text
+  // in jittrace.load) rejects: reject it here too, so that both read the same files.
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) fields.invalid_json("it starts with a byte order mark");
+  try {
+    return Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    // what(): "[json.exception.parse_error.101] parse error at line 1, column 12: ...".
+    std::string message = e.what();
+    const auto id_end = message.find("] ");
+    if (message.rfind("[json.exception.", 0) == 0 && id_end != std::string::npos) {
+      message = message.substr(id_end + 2);
+    }
+    fields.invalid_json(ascii(message));
+  }
+}
+
+Manifest parse(const std::string& text, const std::string& where) {
   const Fields fields(where);
+  const Json root = parse_json(text, fields);
+  if (!root.is_object()) fields.fail("is " + a_type(root.type()) + "; it must be an object");
   Manifest m;
-  m.json = json;
-  m.format = fields.string(root, "format", "");
+  m.json = text;
+  m.format = fields.string(root, "", "format");
   if (m.format.rfind("jittrace-manifest/", 0) != 0) {
     throw InputError(where + ": unknown manifest format '" + m.format + "'");
   }
-  m.jittrace_version = fields.string(root, "jittrace_version", "");
-  m.torch_version = fields.string(root, "torch_version", "");
-  m.kind = fields.string(root, "kind", "");
-  const Json& options = fields.member(root, "options", Json::Kind::Object, "");
-  m.options.strict = fields.member(options, "strict", Json::Kind::Bool, "options.").boolean;
-  m.options.respect_mode =
-      fields.member(options, "respect_mode", Json::Kind::Bool, "options.").boolean;
+  m.jittrace_version = fields.string(root, "", "jittrace_version");
+  m.torch_version = fields.string(root, "", "torch_version");
+  m.kind = fields.string(root, "", "kind");
+  const Json& options = fields.member(root, "", "options", Json::value_t::object);
+  m.options.strict = fields.boolean(options, "options.", "strict");
+  m.options.respect_mode = fields.boolean(options, "options.", "respect_mode");
   for (const auto& [name, method] :
-       fields.member(root, "methods", Json::Kind::Object, "").members) {
+       fields.member(root, "", "methods", Json::value_t::object).items()) {
     const std::string path = "methods." + name + ".";
+    fields.expect(method, "methods." + name, Json::value_t::object);
     Manifest::Method info;
     info.name = name;
-    info.arguments =
-        fields.strings(fields.member(method, "arguments", Json::Kind::Array, path), path);
-    info.modes = fields.strings(fields.member(method, "modes", Json::Kind::Array, path), path);
-    for (const auto& variant : fields.member(method, "variants", Json::Kind::Array, path).items) {
+    info.arguments = fields.strings(method, path, "arguments");
+    info.modes = fields.strings(method, path, "modes", /*null_is_empty=*/true);
+    const Json& variants = fields.member(method, path, "variants", Json::value_t::array);
+    for (size_t i = 0; i < variants.size(); ++i) {
+      const std::string at = path + "variants[" + std::to_string(i) + "]";
+      fields.expect(variants[i], at, Json::value_t::object);
       std::vector<std::pair<std::string, std::string>> values;
-      for (const auto& [argument, value] : variant.members) {
-        if (value.kind != Json::Kind::String) {
-          throw InputError(where + ": the manifest's '" + path + "variants' must map to strings");
-        }
-        values.emplace_back(argument, value.string);
+      for (const auto& [argument, value] : variants[i].items()) {
+        fields.expect(value, at + "." + argument, Json::value_t::string);
+        values.emplace_back(argument, value.get<std::string>());
       }
       info.variants.push_back(std::move(values));
     }
     m.methods.push_back(std::move(info));
   }
-  for (const auto& [module, names] :
-       fields.member(root, "non_persistent_buffers", Json::Kind::Object, "").members) {
-    for (const auto& name : fields.strings(names, "non_persistent_buffers")) {
+  const Json& buffers = fields.member(root, "", "non_persistent_buffers", Json::value_t::object);
+  for (const auto& [module, names] : buffers.items()) {
+    for (const auto& name : fields.strings(buffers, "non_persistent_buffers.", module)) {
       m.non_persistent_buffers.push_back(module.empty() ? name : module + "." + name);
     }
   }
-  m.extra_files =
-      fields.strings(fields.member(root, "extra_files", Json::Kind::Array, ""), "extra_files");
+  m.extra_files = fields.strings(root, "", "extra_files");
   return m;
 }
 

@@ -13,7 +13,7 @@
 
 namespace jittrace::detail {
 
-// ---- values.cpp: example inputs and traced outputs -------------------------------------------
+// ---- values.cpp: example inputs and traced outputs ----------------------------------------------
 
 /// Checks every example input (tensors and containers of them, else InputError naming the
 /// path) and returns whether any is a mixed container that must be traced in tuple form.
@@ -40,7 +40,7 @@ bool is_identifier(const std::string& name);
 /// The message of an exception, without libtorch's C++ backtrace.
 std::string message_of(const std::exception& e);
 
-// ---- trace.cpp: running the tracer -----------------------------------------------------------
+// ---- trace.cpp: running the tracer --------------------------------------------------------------
 
 /// Runs libtorch's tracer on `method` and returns the finished graph. `self`, when given, is the
 /// module whose attributes become `prim::GetAttr` reads. `prefix` starts every error message
@@ -54,7 +54,7 @@ std::shared_ptr<torch::jit::Graph> trace_graph(const std::string& prefix, const 
 void add_method(torch::jit::Module& self, const std::string& name,
                 std::shared_ptr<torch::jit::Graph> graph);
 
-// ---- dispatch.cpp: generated dispatchers -----------------------------------------------------
+// ---- dispatch.cpp: generated dispatchers --------------------------------------------------------
 
 /// `v` (a constant, see is_constant) as a TorchScript literal: `True`, `1.5`, `'a'`, `(1, 2)`.
 /// With `typed` false, as a person reads it: empty lists and dicts without their annotation.
@@ -112,7 +112,15 @@ torch::jit::StrongFunctionPtr define_function(
     const std::shared_ptr<torch::jit::CompilationUnit>& cu, const std::string& qualified,
     const std::string& source, const std::map<std::string, torch::jit::Function*>& callees);
 
-// ---- mirror.cpp: modules as TorchScript modules, and their state -----------------------------
+// ---- findings.cpp: reading traced graphs (also used by devices.cpp and inference.cpp) -----------
+
+/// Every node of `graph` and of the blocks nested in it, in program order.
+std::vector<const torch::jit::Node*> nodes_of(const torch::jit::Graph& graph);
+
+/// Whether `value` is a device constant (a `prim::Constant` of type Device).
+bool is_device_constant(const torch::jit::Value* value);
+
+// ---- mirror.cpp: modules as TorchScript modules, and their state --------------------------------
 
 /// Builds the TorchScript module for `tree`: one class type per node, all in one new
 /// CompilationUnit, each with a `training` attribute, no methods yet.

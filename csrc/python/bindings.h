@@ -11,9 +11,13 @@ void init_errors(pybind11::module_& m);
 void init_trace(pybind11::module_& m);
 /// Modules: trace_module over the Python module access of mirror.cpp.
 void init_modes(pybind11::module_& m);
+/// Files: save, load, read_manifest.
 void init_files(pybind11::module_& m);
-
-/// Graph passes: trace report findings, devices that follow an input, inference files.
-void init_passes(pybind11::module_& m);
+/// What a trace report reads from graphs: find_in_graph, compare_traces.
+void init_findings(pybind11::module_& m);
+/// Devices that follow an input: devices_torch_function.
+void init_devices(pybind11::module_& m);
+/// Files for inference: optimize_for_inference.
+void init_inference(pybind11::module_& m);
 
 }  // namespace jittrace::python

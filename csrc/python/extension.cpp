@@ -10,5 +10,7 @@ PYBIND11_MODULE(_C, m) {
   jittrace::python::init_trace(m);
   jittrace::python::init_modes(m);
   jittrace::python::init_files(m);
-  jittrace::python::init_passes(m);
+  jittrace::python::init_findings(m);
+  jittrace::python::init_devices(m);
+  jittrace::python::init_inference(m);
 }

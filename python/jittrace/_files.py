@@ -76,7 +76,7 @@ def save(
                 f"{name!r}: {type(content).__name__}"
             )
     data = _manifest_of(api, traced, sorted(files))
-    _C.save(target, os.fspath(path), json.dumps(data, indent=1), files)
+    _C.save(target, os.fspath(path), json.dumps(data, indent=1, allow_nan=False), files)
 
 
 def load(

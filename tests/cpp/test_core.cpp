@@ -2,7 +2,8 @@
 // trace_forward / trace_module on C++-frontend modules (both modes, shared parameters, methods
 // in the caller's order with argument names, state, flags and reassigned parameters restored,
 // warnings), bad use (the exact jittrace exception type, no tracing state left behind),
-// tracing from four threads at once, variants of constant arguments, and manifests.
+// tracing from four threads at once, variants of constant arguments, and manifests (strict
+// JSON, fields of the right types, whatever the locale).
 #include <jittrace/jittrace.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/runtime/jit_exception.h>
@@ -10,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <clocale>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -414,25 +416,39 @@ void test_variants_dispatch_on_constant_arguments() {
                   "argument_2=1.5");
 }
 
-void test_manifest() {
-  auto m = jittrace::parse_manifest(R"({"format": "jittrace-manifest/1",
+// A manifest with every field a C++ program reads, and `extra` (members) at its end.
+std::string manifest_json(const std::string& extra = "") {
+  return R"({"format": "jittrace-manifest/1",
     "jittrace_version": "0.2.0", "torch_version": "2.13.0", "kind": "module",
     "options": {"strict": true, "respect_mode": true},
     "methods": {"forward": {"arguments": ["x", "flag"], "modes": ["train", "eval"],
-                            "variants": [{"flag": "True"}, {"flag": "False"}], "outputs": []}},
+                            "variants": [{"flag": "True"}, {"flag": "False"}], "outputs": []},
+                "decode": {"arguments": [], "modes": [null], "variants": []}},
     "non_persistent_buffers": {"": ["ids"], "enc": ["inv_freq"]},
-    "extra_files": ["notes.txt"]})");
+    "extra_files": ["notes.txt"])" +
+         extra + "}";
+}
+
+void test_manifest() {
+  auto m = jittrace::parse_manifest(manifest_json());
   JT_CHECK(m.kind == "module" && m.options.strict && m.options.respect_mode);
-  JT_CHECK(m.methods.size() == 1 && m.methods[0].name == "forward");
+  JT_CHECK(m.methods.size() == 2 && m.methods[0].name == "forward");  // in the file's order
   JT_CHECK((m.methods[0].arguments == std::vector<std::string>{"x", "flag"}));
   JT_CHECK((m.methods[0].modes == std::vector<std::string>{"train", "eval"}));
   JT_CHECK(m.methods[0].variants.size() == 2 && m.methods[0].variants[1][0].second == "False");
+  JT_CHECK((m.methods[1].modes == std::vector<std::string>{""}));  // null: a function's mode
   JT_CHECK((m.non_persistent_buffers == std::vector<std::string>{"ids", "enc.inv_freq"}));
   JT_CHECK((m.extra_files == std::vector<std::string>{"notes.txt"}));
+  JT_CHECK(m.json == manifest_json());
+  // Members jittrace does not read (Python's structures) may hold any JSON.
+  JT_CHECK(jittrace::parse_manifest(manifest_json(R"(, "x": [1.5e3, -0.25, {"a": null}])"))
+               .methods.size() == 2);
+
   JT_CHECK_THROWS(jittrace::parse_manifest("{\"format\": "), jittrace::InputError,
-                  "[parse_manifest]: the manifest is not valid JSON (unexpected end at offset 11)");
+                  "[parse_manifest]: the manifest is not valid JSON (parse error at line 1, "
+                  "column 12: syntax error while parsing value - unexpected end of input");
   JT_CHECK_THROWS(jittrace::parse_manifest(R"({"format": "jittrace-manifest/1"})"),
-                  jittrace::InputError, "the manifest has no valid 'jittrace_version'");
+                  jittrace::InputError, "[parse_manifest]: the manifest has no 'jittrace_version'");
   JT_CHECK_THROWS(jittrace::read_manifest("/nonexistent/file.pt"), jittrace::InputError,
                   "[read_manifest] cannot read '/nonexistent/file.pt' as a TorchScript file");
   auto traced =
@@ -441,6 +457,96 @@ void test_manifest() {
   traced.save(path);
   JT_CHECK(!jittrace::read_manifest(path).has_value());
   std::filesystem::remove(path);
+}
+
+// Text that is not JSON (RFC 8259), though C's strtod or a lenient reader would take it, and
+// fields of the wrong type: an InputError that names the problem, never a crash.
+void test_manifest_rejects_what_is_not_json() {
+  const std::string not_json = "[parse_manifest]: the manifest is not valid JSON (parse error at ";
+  for (const char* number :
+       {"inf", "-inf", "Infinity", "NaN", "0x10", "0x1p3", "+1", ".5", "1.", "01", "1e"}) {
+    JT_CHECK_THROWS(jittrace::parse_manifest(manifest_json(std::string(", \"x\": ") + number)),
+                    jittrace::InputError, not_json);
+  }
+  JT_CHECK_THROWS(jittrace::parse_manifest(manifest_json() + " x"), jittrace::InputError,
+                  "expected end of input");
+  JT_CHECK_THROWS(jittrace::parse_manifest(manifest_json() + "{}"), jittrace::InputError,
+                  "expected end of input");
+  JT_CHECK_THROWS(jittrace::parse_manifest(manifest_json(", // comment\n")), jittrace::InputError,
+                  not_json);
+  JT_CHECK_THROWS(jittrace::parse_manifest(""), jittrace::InputError,
+                  "attempting to parse an empty input");
+  JT_CHECK_THROWS(jittrace::parse_manifest("\xEF\xBB\xBF" + manifest_json()), jittrace::InputError,
+                  "[parse_manifest]: the manifest is not valid JSON (it starts with a byte order "
+                  "mark)");
+  // Not UTF-8: the message shows the byte escaped, so that it is valid text itself.
+  JT_CHECK_THROWS(jittrace::parse_manifest(manifest_json(", \"x\": \"a\xFF\"")),
+                  jittrace::InputError,
+                  "invalid string: ill-formed UTF-8 byte; last read: '\"a\\xff'");
+  JT_CHECK_THROWS(jittrace::parse_manifest(manifest_json(", \"x\": \"\\ud800\"")),
+                  jittrace::InputError, not_json);  // a lone surrogate
+  JT_CHECK_THROWS(jittrace::parse_manifest(std::string(100000, '[') + std::string(100000, ']')),
+                  jittrace::InputError,
+                  "[parse_manifest]: the manifest is an array; it must be an object");
+
+  auto with = [](const std::string& from, const std::string& to) {
+    std::string text = manifest_json();
+    text.replace(text.find(from), from.size(), to);
+    return text;
+  };
+  const std::string has = "[parse_manifest]: the manifest has ";
+  JT_CHECK_THROWS(jittrace::parse_manifest(with(R"("strict": true)", R"("strict": "yes")")),
+                  jittrace::InputError,
+                  has + "a string for 'options.strict'; it must be a boolean");
+  JT_CHECK_THROWS(jittrace::parse_manifest(with(R"("kind": "module")", R"("kind": 1)")),
+                  jittrace::InputError, has + "a number for 'kind'; it must be a string");
+  JT_CHECK_THROWS(jittrace::parse_manifest(with(R"(["train", "eval"])", R"(["train", 1])")),
+                  jittrace::InputError,
+                  has + "a number for 'methods.forward.modes[1]'; it must be a string");
+  JT_CHECK_THROWS(jittrace::parse_manifest(with(R"(["x", "flag"])", R"(["x", null])")),
+                  jittrace::InputError,
+                  has + "null for 'methods.forward.arguments[1]'; it must be a string");
+  JT_CHECK_THROWS(jittrace::parse_manifest(with(R"({"flag": "True"})", R"(["True"])")),
+                  jittrace::InputError,
+                  has + "an array for 'methods.forward.variants[0]'; it must be an object");
+  JT_CHECK_THROWS(jittrace::parse_manifest(with(R"({"flag": "False"})", R"({"flag": false})")),
+                  jittrace::InputError,
+                  has + "a boolean for 'methods.forward.variants[1].flag'; it must be a string");
+  JT_CHECK_THROWS(jittrace::parse_manifest(with(R"("enc": ["inv_freq"])", R"("enc": "inv_freq")")),
+                  jittrace::InputError,
+                  has + "a string for 'non_persistent_buffers.enc'; it must be an array");
+  JT_CHECK_THROWS(
+      jittrace::parse_manifest(with(R"("extra_files": ["notes.txt"])", R"("extra_files": {})")),
+      jittrace::InputError, has + "an object for 'extra_files'; it must be an array");
+  JT_CHECK_THROWS(jittrace::parse_manifest("[1]"), jittrace::InputError,
+                  "[parse_manifest]: the manifest is an array; it must be an object");
+}
+
+// Numbers are read the same whatever the C locale: a locale whose decimal point is a comma once
+// made "1.5" unreadable. Skipped without such a locale (tests/test_cpp.py makes one).
+void test_manifest_does_not_depend_on_the_locale() {
+  const char* locale = nullptr;
+  for (const char* name : {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8"}) {
+    if (std::setlocale(LC_NUMERIC, name)) {
+      locale = name;
+      break;
+    }
+  }
+  if (!locale) {
+    std::cout << "skipped: no de_DE or fr_FR locale for the locale test\n";
+    return;
+  }
+  JT_CHECK(std::string(std::localeconv()->decimal_point) == ",");
+  bool parsed = false;
+  try {
+    parsed = jittrace::parse_manifest(manifest_json(R"(, "x": [1.5, 2.5e-3])")).methods.size() == 2;
+  } catch (const std::exception& e) {
+    std::cerr << "unexpected exception: " << e.what() << "\n";
+  }
+  JT_CHECK(parsed);
+  JT_CHECK_THROWS(jittrace::parse_manifest(manifest_json(R"(, "x": 1,5)")), jittrace::InputError,
+                  "the manifest is not valid JSON");
+  std::setlocale(LC_NUMERIC, "C");
 }
 
 }  // namespace
@@ -458,6 +564,8 @@ int main() {
   test_threads();
   test_variants_dispatch_on_constant_arguments();
   test_manifest();
+  test_manifest_rejects_what_is_not_json();
+  test_manifest_does_not_depend_on_the_locale();
   std::cout << (checks - failures) << " passed, " << failures << " failed\n";
   return failures == 0 ? 0 : 1;
 }

@@ -1,5 +1,5 @@
-// Shipped header, with no stability promise: the core's entry points for jittrace's own Python
-// binding. It may change in any release; C++ programs use <jittrace/jittrace.h>.
+// Internal header, not shipped: the core's entry points for jittrace's own Python binding. The
+// wheel installs jittrace.h, errors.h and export.h only; C++ programs use <jittrace/jittrace.h>.
 #pragma once
 
 #include <ATen/core/ivalue.h>
@@ -17,6 +17,8 @@
 #include <vector>
 
 namespace jittrace::detail {
+
+// ---- Inputs, outputs and names (values.cpp) -----------------------------------------------------
 
 /// Where a value sits in nested inputs or outputs, e.g. `inputs[1]['mask']`. Built while
 /// walking a value and formatted only when an error is reported.
@@ -69,6 +71,8 @@ JITTRACE_API bool is_constant(const c10::IValue& input);
 /// name with `ï` or `<locals>` still saves and loads. Errors show the user's own name instead.
 JITTRACE_API std::string qualified_name(const std::string& dotted);
 
+// ---- Functions (trace.cpp) ----------------------------------------------------------------------
+
 /// What the core made of one trace: which method, mode and variant it is, where it lives in
 /// the result, its graph, and which output of the variant's callable it recorded. The caller
 /// reads these instead of rebuilding names or orders.
@@ -100,6 +104,8 @@ struct TracedFunction {
 JITTRACE_API TracedFunction trace_function(const std::vector<Method>& variants,
                                            const std::string& dotted_name,
                                            const TraceOptions& options, const std::string& api);
+
+// ---- Modules as the core sees them (mirror.cpp) -------------------------------------------------
 
 /// A module hierarchy as the core mirrors it into TorchScript. Tensors are shared, never
 /// copied: an in-place change through either module shows in the other.
@@ -140,6 +146,8 @@ class JITTRACE_API ModuleAccess {
   virtual void restore() = 0;
 };
 
+// ---- The module trace (modes.cpp) ---------------------------------------------------------------
+
 /// Something the caller should tell the user about a finished trace.
 struct Warning {
   enum class Kind {
@@ -172,6 +180,8 @@ JITTRACE_API TracedModule trace_module(ModuleAccess& module, const std::vector<M
                                        const TraceOptions& options, const std::string& api,
                                        const Verify& verify = {});
 
+// ---- Files (files.cpp) --------------------------------------------------------------------------
+
 /// Saves `module` to `path` with the manifest `manifest` (JSON, checked by parse_manifest)
 /// and the user's `extra_files`. \throws InputError for a bad manifest, an extra file named
 /// like the manifest, or a path that cannot be written.
@@ -192,7 +202,7 @@ struct Loaded {
 /// \throws InputError the file cannot be read or loaded.
 JITTRACE_API Loaded load(const std::string& path, const std::optional<c10::Device>& device);
 
-// ---- What a trace report reads from a graph (passes.cpp) -------------------------------------
+// ---- What a trace report reads from a graph (findings.cpp) --------------------------------------
 
 /// Where a node came from in the user's code, when known: "model.py:12", else empty.
 JITTRACE_API std::string source_of(const torch::jit::Node& node);
@@ -234,7 +244,7 @@ struct ConstantChange {
 JITTRACE_API std::optional<std::vector<ConstantChange>> compare_traces(const torch::jit::Graph& a,
                                                                        const torch::jit::Graph& b);
 
-// ---- Devices that follow an input (passes.cpp) ------------------------------------------------
+// ---- Devices that follow an input (devices.cpp) -------------------------------------------------
 
 /// Calls `record`, which runs traced code (e.g. `torch.zeros(n, device=x.device)`), and then
 /// rewrites the nodes it recorded: a device constant equal to the device of one of `sources`

@@ -1,8 +1,7 @@
 // Shipped header: jittrace's public C++ API.
 //
 // jittrace turns C++ callables and C++-frontend modules into TorchScript by running libtorch's
-// tracer. The Python package runs on the same core (through <jittrace/detail.h>), so C++ and
-// Python traces behave the same.
+// tracer. The Python package runs on the same core, so C++ and Python traces behave the same.
 #pragma once
 
 #include <ATen/core/ivalue.h>

@@ -1,29 +1,17 @@
-// Graph passes around a trace: what the trace report reads from a graph, devices that follow
-// an input instead of staying constants, and files frozen and optimised for inference.
-#include <c10/util/Exception.h>
+// What a trace report reads from traced graphs: size and device constants, random operations,
+// where nodes came from, and the constants that differ between two traces of the same code.
 #include <torch/csrc/jit/frontend/source_range.h>
-#include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
-#include <torch/csrc/jit/passes/dead_code_elimination.h>
-#include <torch/csrc/jit/passes/freeze_module.h>
-#include <torch/csrc/jit/passes/frozen_conv_add_relu_fusion.h>
-#include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
-#include <torch/csrc/jit/passes/frozen_linear_transpose.h>
-#include <torch/csrc/jit/passes/frozen_ops_to_mkldnn.h>
 
-#include <functional>
-#include <memory>
 #include <optional>
 #include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "internal.h"
 
-namespace jittrace {
-namespace detail {
+namespace jittrace::detail {
 namespace {
 
 using c10::IValue;
@@ -38,12 +26,6 @@ void collect_nodes(const Block* block, std::vector<const Node*>& out) {
     out.push_back(node);
     for (const Block* inner : node->blocks()) collect_nodes(inner, out);
   }
-}
-
-std::vector<const Node*> nodes_of(const Graph& graph) {
-  std::vector<const Node*> nodes;
-  collect_nodes(graph.block(), nodes);
-  return nodes;
 }
 
 // Integer arguments that are not sizes: dim indices, flags, enums, layer hyper-parameters.
@@ -125,11 +107,6 @@ std::vector<int64_t> constant_ints(const Value* value) {
   return ints;
 }
 
-bool is_device_constant(const Value* value) {
-  return value->node()->kind() == torch::jit::prim::Constant &&
-         value->type()->kind() == c10::TypeKind::DeviceObjType;
-}
-
 bool same_constant(const IValue& a, const IValue& b) {
   if (a.isTensor() || b.isTensor()) {
     if (!a.isTensor() || !b.isTensor()) return false;
@@ -140,20 +117,6 @@ bool same_constant(const IValue& a, const IValue& b) {
   }
   if (a.isObject() || b.isObject() || a.isModule() || b.isModule()) return a.isSameIdentity(b);
   return a == b;
-}
-
-// The source range for a node at "file.py:LINE", in the form torch's tracer hook writes them.
-torch::jit::SourceRange range_at(const std::string& location) {
-  const auto colon = location.rfind(':');
-  std::string file = location;
-  size_t line = 0;
-  if (colon != std::string::npos) {
-    file = location.substr(0, colon);
-    line = std::stoul(location.substr(colon + 1));
-  }
-  std::string text = file + "(" + std::to_string(line) + ")\n";
-  const size_t size = text.size();
-  return {std::make_shared<torch::jit::Source>(std::move(text), file, line), 0, size};
 }
 
 // The operation that consumes `value`, looking through the lists and tuples it is put in.
@@ -170,6 +133,17 @@ std::string consumer(const Value* value) {
 }
 
 }  // namespace
+
+std::vector<const Node*> nodes_of(const Graph& graph) {
+  std::vector<const Node*> nodes;
+  collect_nodes(graph.block(), nodes);
+  return nodes;
+}
+
+bool is_device_constant(const Value* value) {
+  return value->node()->kind() == torch::jit::prim::Constant &&
+         value->type()->kind() == c10::TypeKind::DeviceObjType;
+}
 
 std::string source_of(const Node& node) {
   const auto range = node.sourceRange();
@@ -225,142 +199,4 @@ std::optional<std::vector<ConstantChange>> compare_traces(const Graph& a, const 
   return changes;
 }
 
-void follow_devices(const std::vector<at::Tensor>& sources, const std::function<void()>& record,
-                    const std::function<std::string()>& location) {
-  const auto& state = torch::jit::tracer::getTracingState();
-  if (!state) return record();
-  Graph& graph = *state->graph;
-  Node* end = graph.insertPoint();  // the tracer inserts every node before this one
-  Node* last = end->prev();
-  record();
-
-  std::vector<std::pair<c10::Device, Value*>> followed;
-  for (const auto& source : sources) {
-    if (!source.defined() || !state->hasValue(source)) continue;
-    Value* value = state->getValue(source);
-    if (value->node()->kind() == torch::jit::prim::Constant) continue;  // no device to follow
-    followed.emplace_back(source.device(), value);
-  }
-  std::optional<std::string> where;
-  for (Node* node = last->next(); node != end; node = node->next()) {
-    if (node->kind() == torch::jit::prim::Constant) continue;
-    bool keeps_constant = false;
-    for (size_t i = 0; i < node->inputs().size(); ++i) {
-      Value* input = node->inputs()[i];
-      if (!is_device_constant(input)) continue;
-      const c10::Device device = torch::jit::toIValue(input)->toDevice();
-      Value* source = nullptr;
-      for (const auto& [d, v] : followed) {
-        if (d == device) {
-          source = v;
-          break;
-        }
-      }
-      if (!source) {
-        keeps_constant = true;
-        continue;
-      }
-      Node* device_of = graph.create(torch::jit::prim::device, {source});
-      device_of->output()->setType(c10::DeviceObjType::get());
-      device_of->insertBefore(node);
-      node->replaceInput(i, device_of->output());
-      if (!input->hasUses()) input->node()->destroy();
-    }
-    if (keeps_constant && location) {
-      if (!where) where = location();
-      if (!where->empty()) node->setSourceRange(range_at(*where));
-    }
-  }
-}
-
-namespace {
-
-// Replaces torch's `prim::ConstantMKLDNNTensor` nodes, which cannot be serialized (the loader
-// finds no 'value'), by an ordinary tensor constant converted by `aten::to_mkldnn` when the
-// method runs.
-void make_mkldnn_constants_saveable(Graph& graph) {
-  const auto constant_mkldnn = c10::Symbol::fromQualString("prim::ConstantMKLDNNTensor");
-  std::vector<Node*> found;
-  for (const Node* node : nodes_of(graph)) {
-    if (node->kind() == constant_mkldnn) found.push_back(const_cast<Node*>(node));
-  }
-  for (Node* node : found) {
-    torch::jit::WithInsertPoint guard(node);
-    const at::Tensor dense = node->t(torch::jit::attr::value).to_dense();
-    Value* constant = graph.insertConstant(dense);
-    Value* converted = graph.insert(torch::jit::aten::to_mkldnn, {constant});
-    node->output()->replaceAllUsesWith(converted);
-    node->destroy();
-  }
-}
-
-// Puts back every submodule's training flag.
-class TrainingFlags {
- public:
-  explicit TrainingFlags(const torch::jit::Module& module) {
-    for (const auto& m : module.modules()) flags_.emplace_back(m, m.is_training());
-  }
-  TrainingFlags(const TrainingFlags&) = delete;
-  TrainingFlags& operator=(const TrainingFlags&) = delete;
-  ~TrainingFlags() {
-    for (auto& [m, training] : flags_) {
-      if (auto slot = m._ivalue()->type()->findAttributeSlot("training")) {
-        m._ivalue()->setSlot(*slot, training);
-      }
-    }
-  }
-
- private:
-  std::vector<std::pair<torch::jit::Module, bool>> flags_;
-};
-
-}  // namespace
-}  // namespace detail
-
-torch::jit::Module optimize_for_inference(const torch::jit::Module& traced,
-                                          const InferenceOptions& options) {
-  const std::string prefix = "[optimize_for_inference] ";
-  if (options.methods.empty()) throw InputError(prefix + "no methods to keep");
-  for (const auto& name : options.methods) {
-    if (!traced.find_method(name)) {
-      std::string methods;
-      for (const auto& method : traced.get_methods()) {
-        methods += (methods.empty() ? "" : ", ") + method.name();
-      }
-      throw InputError(prefix + "'" + name +
-                       "' is not a method of the module; methods: " + methods);
-    }
-    // With both modes traced, M dispatches on `training`, which freezing makes false. A
-    // single trace is in the mode the module starts in.
-    if (!traced.find_method("eval" + name) && traced.hasattr("training") && traced.is_training()) {
-      throw InputError(prefix + "'" + name +
-                       "' was traced in train mode only; an inference file needs its eval-mode "
-                       "trace: trace the module in eval mode, or in both modes (respect_mode)");
-    }
-  }
-  torch::jit::Module frozen;
-  {
-    detail::TrainingFlags flags(traced);
-    torch::jit::Module module = traced;  // the same object: its flags are put back
-    module.eval();
-    std::vector<std::string> keep;
-    for (const auto& name : options.methods) {
-      if (name != "forward") keep.push_back(name);
-    }
-    frozen = torch::jit::freeze_module(module, keep);
-  }
-  for (const auto& name : options.methods) {
-    auto graph = frozen.get_method(name).graph();
-    torch::jit::OptimizeFrozenGraph(graph, /*optimize_numerics=*/true);
-    torch::jit::FuseFrozenConvAddRelu(graph);
-    if (options.mkldnn) {
-      torch::jit::ConvertFrozenOpsToMKLDNN(graph);
-      detail::make_mkldnn_constants_saveable(*graph);
-    }
-    torch::jit::FrozenLinearTranspose(graph);
-    torch::jit::EliminateDeadCode(graph);
-  }
-  return frozen;
-}
-
-}  // namespace jittrace
+}  // namespace jittrace::detail

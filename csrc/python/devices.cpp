@@ -1,60 +1,20 @@
-// Binding of the core's graph passes: trace report findings, devices that follow an input, and
-// modules optimised for inference.
+// Binding of devices that follow an input (csrc/core/devices.cpp): the __torch_function__ of
+// jittrace._devices' mode.
 #include <jittrace/detail.h>
-#include <jittrace/jittrace.h>
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/python/pybind_utils.h>
 
 #include <cstdint>
-#include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "bindings.h"
 
 namespace jittrace::python {
 
-void init_passes(py::module_& m) {
-  m.def(
-      "find_in_graph",
-      [](const std::shared_ptr<torch::jit::Graph>& graph) {
-        const auto found = detail::find_in_graph(*graph);
-        py::list sizes;
-        for (const auto& s : found.sizes) sizes.append(py::make_tuple(s.op, s.argument, s.value));
-        py::list devices;
-        for (const auto& d : found.devices) {
-          devices.append(py::make_tuple(d.op, d.device, d.source));
-        }
-        py::dict out;
-        out["sizes"] = sizes;
-        out["devices"] = devices;
-        out["random"] = py::cast(found.random_ops);
-        return out;
-      },
-      py::arg("graph"),
-      "What a trace report reads from a graph: {'sizes': [(op, argument, value)], 'devices': "
-      "[(op, device, source)], 'random': [op]}.");
-
-  m.def(
-      "compare_traces",
-      [](const std::shared_ptr<torch::jit::Graph>& a,
-         const std::shared_ptr<torch::jit::Graph>& b) -> py::object {
-        auto changes = detail::compare_traces(*a, *b);
-        if (!changes) return py::none();
-        py::list out;
-        for (const auto& c : *changes) {
-          out.append(py::make_tuple(c.op, torch::jit::toPyObject(c.before),
-                                    torch::jit::toPyObject(c.after)));
-        }
-        return out;
-      },
-      py::arg("a"), py::arg("b"),
-      "The constants that differ between two traces of the same code, as [(op, before, after)]; "
-      "None when the graphs differ in structure.");
-
+void init_devices(py::module_& m) {
   // The __torch_function__ of jittrace._devices' mode, in C++ so that it adds no Python frame:
   // TracerWarnings (issued at the innermost frame) and recorded source locations keep pointing
   // at the traced code, as without the mode. An instancemethod, so that it binds to the mode as
@@ -108,18 +68,6 @@ void init_passes(py::module_& m) {
       py::arg("kwargs") = py::none());
   m.attr("devices_torch_function") =
       py::reinterpret_steal<py::object>(PyInstanceMethod_New(handler.ptr()));
-
-  m.def(
-      "optimize_for_inference",
-      [](const torch::jit::Module& module, const std::vector<std::string>& methods, bool mkldnn) {
-        InferenceOptions options;
-        options.methods = methods;
-        options.mkldnn = mkldnn;
-        py::gil_scoped_release no_gil;
-        return optimize_for_inference(module, options);
-      },
-      py::arg("module"), py::arg("methods"), py::arg("mkldnn"),
-      "jittrace::optimize_for_inference: a frozen copy of module, optimised for inference.");
 }
 
 }  // namespace jittrace::python
