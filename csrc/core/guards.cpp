@@ -36,7 +36,16 @@ constexpr const char* kActual = "{actual}";
 // The Python number a conversion gives.
 enum class Number { kBool, kInt, kFloat, kComplex };
 
-// What tolist() and item() give for a tensor of `dtype`.
+// The kind of number `v` is, if it is one.
+std::optional<Number> number_in(const IValue& v) {
+  if (v.isBool()) return Number::kBool;
+  if (v.isInt()) return Number::kInt;
+  if (v.isDouble()) return Number::kFloat;
+  if (v.isComplexDouble()) return Number::kComplex;
+  return std::nullopt;
+}
+
+// What tolist() gives for a tensor of `dtype` (quantized ones aside).
 Number number_of(c10::ScalarType dtype) {
   if (dtype == c10::ScalarType::Bool) return Number::kBool;
   if (c10::isComplexType(dtype)) return Number::kComplex;
@@ -308,17 +317,23 @@ bool guard(const at::Tensor& tensor, Conversion kind, const IValue& observed,
       number = Number::kFloat;
       break;
     case Conversion::kItem:
-      for (Number n : {Number::kBool, Number::kInt, Number::kFloat, Number::kComplex}) {
-        if (is_number(observed, n)) number = n;
-      }
+      number = number_in(observed);
       if (!number) {
         throw InputError(prefix + "item() gives a number, not " + observed.tagKind());
       }
       break;
     case Conversion::kToList:
-      if (tensor.dim() == 0) {
-        number = by_dtype;
+      if (tensor.dim() == 0) {  // a number, as item() gives
+        number = number_in(observed);
+        if (!number) {
+          throw InputError(prefix + "tolist() of a 0-dim tensor gives a number, not " +
+                           observed.tagKind());
+        }
         break;
+      }
+      // TorchScript's tolist() takes tensors of plain numbers only: no guard for the others.
+      if (c10::isQIntType(tensor.scalar_type()) || c10::isBitsType(tensor.scalar_type())) {
+        return false;
       }
       if (!observed.isList() || !flatten(observed, by_dtype, leaves) ||
           static_cast<int64_t>(leaves.size()) != tensor.numel()) {
@@ -341,6 +356,7 @@ bool guard(const at::Tensor& tensor, Conversion kind, const IValue& observed,
 
   const auto& state = torch::jit::tracer::getTracingState();
   if (!state || !state->hasValue(tensor)) return false;
+
   Value* value = state->getValue(tensor);
   if (!depends_on_inputs(value)) return false;
   Graph& g = *state->graph;

@@ -16,4 +16,7 @@ void init_files(pybind11::module_& m);
 /// Graph passes: trace report findings, devices that follow an input, inference files.
 void init_passes(pybind11::module_& m);
 
+/// Guards on values taken from traced tensors, and the torch.Tensor methods that add them.
+void init_guards(pybind11::module_& m);
+
 }  // namespace jittrace::python

@@ -11,4 +11,5 @@ PYBIND11_MODULE(_C, m) {
   jittrace::python::init_modes(m);
   jittrace::python::init_files(m);
   jittrace::python::init_passes(m);
+  jittrace::python::init_guards(m);
 }
