@@ -250,7 +250,8 @@ JITTRACE_API std::string conversion_name(Conversion kind);
 ///
 /// Returns false, adding nothing, when no trace runs on this thread or when the value does not
 /// depend on the trace's inputs (a constant, a tensor the trace never saw, one made from
-/// constants or random numbers only): it is the same on every call.
+/// constants or random numbers only): it is the same on every call (or, for random numbers,
+/// differs by chance). Nor for tolist() of a quantized tensor, which TorchScript cannot list.
 /// \throws InputError for an undefined tensor, or an `observed` that is not what `kind` gives.
 JITTRACE_API bool guard(const at::Tensor& tensor, Conversion kind, const c10::IValue& observed,
                         const std::string& message);
