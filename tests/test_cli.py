@@ -442,7 +442,9 @@ def test_errors_exit_with_one_line(run_cli, models, tmp_path, args, code, stderr
 
 
 def test_failing_check_exits_1_before_saving(run_cli, models, tmp_path):
-    args = "trace models.py:Branchy -o out.pt --input torch.ones(2) --check=-torch.ones(2)"
+    # --no-guards: with guards, the guard on the branch is what fails the check (its message).
+    args = "trace models.py:Branchy -o out.pt --input torch.ones(2) --check=-torch.ones(2) "
+    args += "--no-guards"
     with pytest.warns(torch.jit.TracerWarning, match="Converting a tensor to a Python boolean"):
         result = run_cli(*args.split())
     assert (result.code, result.out) == (1, "")
@@ -508,7 +510,7 @@ def test_verbose_shows_the_traceback_and_the_whole_message(
         (
             "trace models.py:Net -o out.pt --fail-on warning",
             r"jittrace trace: error: argument --fail-on: invalid choice: 'warning' \(choose from "
-            r"'?warnings'?, '?specialized'?, '?devices'?, '?random'?, '?all'?\)",
+            r"'?warnings'?, '?specialized'?, '?devices'?, '?random'?, '?guards'?, '?all'?\)",
         ),
     ],
 )
@@ -898,8 +900,12 @@ def test_warnings_as_errors_exit_1_with_the_report(run_cli, report_models, tmp_p
     with pytest.warns(torch.jit.TracerWarning):
         shown = run_cli(*args, "--report", "--mode", "eval")
     assert shown.code == 0
-    assert "report:\n  TracerWarning (tensor_to_python) at " in shown.err
-    assert "\n  forward: x.shape[0] = 4 is a constant of aten::view (from the graph)\n" in shown.err
+    assert "report:\n  forward (eval mode): guard at " in shown.err  # int(x.shape[0])
+    assert "\n  TracerWarning (tensor_to_python) at " in shown.err
+    assert (
+        "\n  forward: x.shape[0] = 4 is a constant of aten::view (a candidate, from the graph)\n"
+        in shown.err
+    )
 
 
 def test_input_and_method_together(run_cli, report_models, tmp_path):

@@ -366,7 +366,7 @@ CASES = [
          r"^\[trace_module\] inputs\['forward'\] must be a dict of keyword inputs "
          r"\(example_inputs_is_kwarg=True\)$"),
     case("drop-in-check-fails", lambda: jittrace.trace(branches_on_the_sign, X.abs(),
-                                                     check_inputs=[-X.abs()]),
+                                                     check_inputs=[-X.abs()], guards=False),
          jittrace.TraceCheckError,
          r"^\[trace\] check_inputs\[0\]: output differs from eager mode: largest absolute "
          r"difference", tracer_warns=True),
@@ -564,12 +564,12 @@ CASES = [
          lambda: jit_trace_module(Small(), forward=X, strcit=False), jittrace.InputError,
          r"^\[jit_trace_module\] 'strcit' is neither an option nor a method of Small; did you "
          r"mean 'strict'\? \(options: strict, respect_mode, example_kwarg_inputs, variants, "
-         r"check_inputs, check_tolerance, report, record_source_locations; methods: forward, "
-         r"decode\)$"),
+         r"check_inputs, check_tolerance, report, record_source_locations, guards; methods: "
+         r"forward, decode\)$"),
     case("mistyped-option", lambda: jit_trace(identity, X, strcit=False), jittrace.InputError,
          r"^\[jit_trace\] 'strcit' is not an option; did you mean 'strict'\? \(options: "
          r"strict, respect_mode, example_kwarg_inputs, variants, check_inputs, check_tolerance, "
-         r"report, record_source_locations\)$"),
+         r"report, record_source_locations, guards\)$"),
     case("unknown-option", lambda: jit_trace(identity, X, speed=3), jittrace.InputError,
          r"^\[jit_trace\] 'speed' is not an option \(options: strict, "),
     case("option-of-0.1", lambda: jit_trace(identity, X, atol=1e-3), jittrace.InputError,
@@ -660,39 +660,47 @@ CASES = [
     # ---- check_inputs: eager and traced outputs differ ----------------------------------------
     case("check-differs",
          lambda: jit_trace(branches_on_the_sign, torch.ones(2),
-                           check_inputs=[(torch.ones(2),), (-torch.ones(2),)]),
+                           check_inputs=[(torch.ones(2),), (-torch.ones(2),)], guards=False),
          jittrace.TraceCheckError,
          r"^\[jit_trace\] check_inputs\[1\]: output differs from eager mode: " + LARGEST_1,
          tracer_warns=True),
     case("check-integer-output-differs",
          lambda: jit_trace(lambda x: x + int(x.sum()), torch.ones(2, dtype=torch.long),
-                           check_inputs=[(torch.zeros(2, dtype=torch.long),)]),
+                           check_inputs=[(torch.zeros(2, dtype=torch.long),)], guards=False),
          jittrace.TraceCheckError,
          r"^\[jit_trace\] check_inputs\[0\]: output differs from eager mode$",
          tracer_warns=True),
     case("check-shape-differs",
          lambda: jit_trace(lambda x: x[: int(x.sum())], torch.ones(2),
-                           check_inputs=[(torch.ones(3),)]),
+                           check_inputs=[(torch.ones(3),)], guards=False),
          jittrace.TraceCheckError,
          r"^\[jit_trace\] check_inputs\[0\]: output has shape \(2,\) when traced, \(3,\) in eager "
          r"mode$",
          tracer_warns=True),
     case("check-module-differs-in-train-mode",
          lambda: jit_trace_module(BranchyInTrain(), forward=torch.ones(2),
-                                  check_inputs=[{"forward": -torch.ones(2)}]),
+                                  check_inputs=[{"forward": -torch.ones(2)}], guards=False),
          jittrace.TraceCheckError,
          r"^\[jit_trace_module\] check_inputs\[0\]\['forward'\] \(train mode\): output differs "
          r"from eager mode: " + LARGEST_1,
          tracer_warns=True),
     case("check-module-differs-in-eval-mode",
          lambda: jit_trace_module(BranchyInEval(), forward=torch.ones(2),
-                                  check_inputs=[{"forward": -torch.ones(2)}]),
+                                  check_inputs=[{"forward": -torch.ones(2)}], guards=False),
          jittrace.TraceCheckError,
          r"^\[jit_trace_module\] check_inputs\[0\]\['forward'\] \(eval mode\): output differs "
          r"from eager mode: " + LARGEST_1,
          tracer_warns=True),
+    case("check-fires-a-guard",
+         lambda: jit_trace(branches_on_the_sign, torch.ones(2), check_inputs=[(-torch.ones(2),)]),
+         jittrace.TraceCheckError,
+         r"^\[jit_trace\] check_inputs\[0\]: the traced code raised Error where eager code did "
+         r"not: RuntimeError: branches_on_the_sign: .*test_errors\.py:\d+: a tensor used as a "
+         r"condition \(if, while, and, or, not, bool\(\)\) gave True when traced, but False on "
+         r"this call", tracer_warns=True),
     case("check-module-through-jit-trace",
-         lambda: jit_trace(Branchy(), torch.ones(2), check_inputs=[(-torch.ones(2),)]),
+         lambda: jit_trace(Branchy(), torch.ones(2), check_inputs=[(-torch.ones(2),)],
+                           guards=False),
          jittrace.TraceCheckError,
          r"^\[jit_trace\] check_inputs\[0\] \(eval mode\): output differs from eager mode: "
          + LARGEST_1,
@@ -810,7 +818,7 @@ CASES = [
     case("fail-on-unknown-kind", lambda: jittrace.ReportOptions(fail_on=["warning"]),
          jittrace.InputError,
          r"^\[ReportOptions\] fail_on: 'warning' is not a kind of finding; kinds: warnings, "
-         r"specialized, devices, random \(or 'all'\)$"),
+         r"specialized, devices, random, guards \(or 'all'\)$"),
     case("fail-on-not-a-list", lambda: jittrace.ReportOptions(fail_on=3), jittrace.InputError,
          r"^\[ReportOptions\] fail_on must be a kind of finding or a list of them, not int$"),
     case("fail-on-a-tracer-warning",

@@ -22,12 +22,14 @@ import torch
 import torch.nn.functional as F
 from jittrace import _guards, jit_trace, jit_trace_module
 from jittrace._guards import Guard, guarding
+from jittrace._interface import info_of
 from torch import nn
 
 # The traced code here converts tensors on purpose: each conversion warns, as it should.
 pytestmark = pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
 
 LABEL = "forward (eval mode)"
+TRACE = ("forward", "eval")  # what describe() gives: the label's method and mode
 HERE = __file__
 
 
@@ -41,9 +43,9 @@ def line_of(fn, text: str) -> str:
 
 
 def traced_with_guards(fn, *inputs):
-    with guarding(lambda: LABEL) as found:
-        traced = jit_trace(fn, *inputs)
-    return traced, found
+    """`fn` traced with guards, as the pipeline adds them (it settles __index__ conversions)."""
+    traced = jit_trace(fn, *inputs)
+    return traced, list(info_of(traced).guards)
 
 
 # ---- One function per conversion kind: (function, inputs on the traced path, inputs that take
@@ -144,14 +146,15 @@ KINDS = [
 def test_each_kind_is_guarded(fn, traced_inputs, other_inputs, kind, value, actual, text):
     traced, found = traced_with_guards(fn, *traced_inputs)
     location = line_of(fn, text)
-    assert found == [Guard(kind, value, location, LABEL)]
+    assert found == [Guard(kind, value, location, fn.__qualname__, None)]
     assert torch.equal(traced(*traced_inputs), fn(*traced_inputs))
     with pytest.raises(torch.jit.Error) as raised:
         traced(*other_inputs)
     message = str(raised.value)
     what, hint = _guards.KINDS[kind]
-    assert f"{LABEL}: {location}: {what} gave {value!r} when traced, but {actual} on this call" in (
-        message
+    assert (
+        f"{fn.__qualname__}: {location}: {what} gave {value!r} when traced, but {actual} on "
+        in (message)
     )
     assert "Trace this case too (variants)" in message
     assert f"keep the value a tensor ({hint})" in message
@@ -162,7 +165,7 @@ def test_unguarded_trace_of_the_same_code_is_silently_wrong():
     # What the guard is for: without it, the other input gets the traced branch's answer.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        traced = jit_trace(by_sign, torch.ones(3))
+        traced = jit_trace(by_sign, torch.ones(3), guards=False)
     assert torch.equal(traced(-3 * torch.ones(3)), -6 * torch.ones(3))  # eager gives -4
     assert "prim::RaiseException" not in str(traced.graph)
 
@@ -178,8 +181,8 @@ def test_a_trace_without_conversions_is_unchanged():
         return torch.relu(x) * y + x.shape[0]
 
     x, y = torch.randn(3), torch.randn(3)
-    with guarding(lambda: LABEL) as found:
-        guarded = jit_trace(plain, x, y)
+    with guarding(lambda: TRACE) as found:
+        guarded = jit_trace(plain, x, y, guards=False)
     unguarded = jit_trace(plain, x, y)
     assert found == []
     assert str(guarded.graph) == str(unguarded.graph)
@@ -199,8 +202,8 @@ class Gate(nn.Module):
 
 
 def test_a_guard_on_a_parameter_reads_the_weights_loaded_later():
-    with guarding(lambda: LABEL) as found:
-        traced = jit_trace_module(Gate().eval(), forward=torch.ones(2))
+    with guarding(lambda: TRACE) as found:
+        traced = jit_trace_module(Gate().eval(), forward=torch.ones(2), guards=False)
     assert [g.kind for g in found] == ["bool", "bool"]  # train and eval mode
     x = torch.ones(2)
     assert torch.equal(traced(x), x * 2)
@@ -218,14 +221,8 @@ def test_each_mode_has_its_own_guards_with_its_label():
                 return x * int(x.shape[0])
             return x + float(x.sum())
 
-    module = ByMode()
-
-    def describe() -> str:
-        return f"forward ({'train' if module.training else 'eval'} mode)"
-
-    with guarding(describe) as found:
-        traced = jit_trace_module(module, forward=torch.ones(3))
-    assert {(g.kind, g.label) for g in found} == {
+    traced = jit_trace_module(ByMode(), forward=torch.ones(3))  # guards are on by default
+    assert {(g.kind, g.label) for g in info_of(traced).guards} == {
         ("int", "forward (train mode)"),
         ("float", "forward (eval mode)"),
     }
@@ -252,9 +249,9 @@ def _torch_jit_bytes(traced) -> bytes:
 
 
 def test_guards_survive_saving_loading_and_freezing(tmp_path):
-    with guarding(lambda: LABEL):
-        traced = jit_trace_module(Gate().eval(), forward=torch.ones(2))
-        function = jit_trace(int_of_size, torch.ones(3))
+    with guarding(lambda: TRACE):
+        traced = jit_trace_module(Gate().eval(), forward=torch.ones(2), guards=False)
+        function = jit_trace(int_of_size, torch.ones(3), guards=False)
     for how, module in saved_and_loaded(traced, tmp_path):
         assert torch.equal(module(torch.ones(2)), torch.ones(2) * 2), how
         with torch.no_grad():
@@ -277,8 +274,8 @@ def test_freezing_keeps_a_guard_on_the_input():
         def forward(self, x):
             return x[: len(x) - 1]
 
-    with guarding(lambda: LABEL):
-        traced = jit_trace_module(Sized().eval(), forward=torch.ones(3))
+    with guarding(lambda: TRACE):
+        traced = jit_trace_module(Sized().eval(), forward=torch.ones(3), guards=False)
     frozen = torch.jit.freeze(traced.eval())
     assert torch.equal(frozen(torch.arange(3.0)), torch.arange(2.0))
     with pytest.raises(torch.jit.Error, match="len\\(\\) of a tensor gave 3 when traced, but 4"):
@@ -287,8 +284,8 @@ def test_freezing_keeps_a_guard_on_the_input():
 
 @pytest.mark.slow
 def test_guards_survive_loading_in_cpp(cpp_tests, tmp_path):
-    with guarding(lambda: LABEL):
-        traced = jit_trace(len_of, torch.ones(3))
+    with guarding(lambda: TRACE):
+        traced = jit_trace(len_of, torch.ones(3), guards=False)
     model, inputs, outputs = tmp_path / "m.pt", tmp_path / "in.pt", tmp_path / "out.pt"
     jittrace.save(traced, str(model))
     run = [str(cpp_tests / "run_model"), str(model), str(inputs), str(outputs)]
@@ -323,8 +320,10 @@ def test_a_conversion_inside_torch_counts_at_the_users_line():
         def forward(self, x):
             return self.bn(x)  # in train mode, F.batch_norm checks the batch size with bool()
 
-    with guarding(lambda: LABEL) as found:
-        traced = jit_trace_module(Net().train(), forward=torch.randn(3, 2), respect_mode=False)
+    with guarding(lambda: TRACE) as found:
+        traced = jit_trace_module(
+            Net().train(), forward=torch.randn(3, 2), respect_mode=False, guards=False
+        )
     assert [(g.kind, g.location) for g in found] == [("bool", line_of(Net.forward, "self.bn(x)"))]
     assert traced(torch.randn(5, 2)).shape == (5, 2)
 
@@ -338,8 +337,8 @@ def test_a_tensor_subclass_conversion_is_guarded_once():
         def forward(self, x):
             return x * 2 if self.on else x
 
-    with guarding(lambda: LABEL) as found:
-        jit_trace_module(Flag(), forward=torch.ones(1), respect_mode=False)
+    with guarding(lambda: TRACE) as found:
+        jit_trace_module(Flag(), forward=torch.ones(1), respect_mode=False, guards=False)
     assert [g.kind for g in found] == ["bool"]
 
 
@@ -348,8 +347,8 @@ def test_tracer_warnings_keep_the_users_line():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if guarded:
-                with guarding(lambda: LABEL):
-                    jit_trace(len_of, torch.ones(3))
+                with guarding(lambda: TRACE):
+                    jit_trace(len_of, torch.ones(3), guards=False)
             else:
                 jit_trace(len_of, torch.ones(3))
         return [(w.category, str(w.message), w.filename, w.lineno) for w in caught]
@@ -378,7 +377,7 @@ def test_torch_jit_trace_outside_guarding_is_unchanged():
     inside, done = threading.Event(), threading.Event()
 
     def hold():
-        with guarding(lambda: LABEL):
+        with guarding(lambda: TRACE):
             inside.set()
             done.wait(30)
 
@@ -424,8 +423,8 @@ def test_an_exception_in_the_traced_code_puts_torch_tensor_back():
             raise ValueError("from the traced code")
         return x
 
-    with pytest.raises(ValueError, match="from the traced code"), guarding(lambda: LABEL):
-        jit_trace(fails, torch.ones(2))
+    with pytest.raises(ValueError, match="from the traced code"), guarding(lambda: TRACE):
+        jit_trace(fails, torch.ones(2), guards=False)
     assert _tensor_methods() == before
     assert torch.Tensor.__bool__ is bool_before
     assert "__bool__" not in torch.Tensor.__dict__  # inherited from TensorBase, as before
@@ -435,18 +434,18 @@ def test_an_exception_in_the_traced_code_puts_torch_tensor_back():
 
 
 def test_nested_contexts_record_in_the_innermost():
-    with guarding(lambda: "outer") as outer:
-        jit_trace(by_sign, torch.ones(3))
-        with guarding(lambda: "inner") as inner:
-            jit_trace(len_of, torch.ones(3))
-        jit_trace(int_of_size, torch.ones(3))
+    with guarding(lambda: ("outer", None)) as outer:
+        jit_trace(by_sign, torch.ones(3), guards=False)
+        with guarding(lambda: ("inner", None)) as inner:
+            jit_trace(len_of, torch.ones(3), guards=False)
+        jit_trace(int_of_size, torch.ones(3), guards=False)
     assert [(g.kind, g.label) for g in outer] == [("bool", "outer"), ("int", "outer")]
     assert [(g.kind, g.label) for g in inner] == [("len", "inner")]
 
 
 def test_conversions_outside_a_trace_behave_as_before():
     x = torch.tensor([1.0, 2.0])
-    with guarding(lambda: LABEL) as found:
+    with guarding(lambda: TRACE) as found:
         assert bool(x.sum() > 0) is True
         assert len(x) == 2 and int(x[1]) == 2 and float(x[0]) == 1.0
         assert x.tolist() == [1.0, 2.0] and x[0].item() == 1.0
@@ -493,3 +492,99 @@ def test_guarding_is_importable_without_side_effects():
         "assert dict(torch.Tensor.__dict__) == before"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- Through the public API: on by default, off on request, reported ---------------------------
+
+
+def test_guards_are_on_by_default_and_off_with_guards_false():
+    traced = jit_trace(by_sign, torch.ones(3))
+    [guard] = info_of(traced).guards
+    assert (guard.kind, guard.value, guard.method, guard.mode) == ("bool", True, "by_sign", None)
+    assert guard.location == line_of(by_sign, "if x.sum() > 0")
+    with pytest.raises(torch.jit.Error, match=r"by_sign: .*test_guards\.py:\d+: a tensor used"):
+        traced(-torch.ones(3))
+    plain = jit_trace(by_sign, torch.ones(3), guards=False)
+    assert info_of(plain).guards == ()
+    assert torch.equal(plain(-3 * torch.ones(3)), -6 * torch.ones(3))  # silently wrong, as torch
+    dropin = jittrace.trace(by_sign, torch.ones(3))
+    with pytest.raises(torch.jit.Error, match="gave True when traced, but False on this call"):
+        dropin(-torch.ones(3))
+    assert info_of(jittrace.trace(by_sign, torch.ones(3), guards=False)).guards == ()
+
+
+def test_each_variant_has_its_own_guards():
+    def scaled(x, k: int = 1):
+        return x * k if x.sum() > 0 else x
+
+    traced = jit_trace(scaled, torch.ones(2), variants={"k": [1, 2]})
+    assert [g.kind for g in info_of(traced).guards] == ["bool", "bool"]
+    for k in (1, 2):
+        assert torch.equal(traced(torch.ones(2), k), torch.full((2,), float(k)))
+        with pytest.raises(torch.jit.Error, match="gave True when traced"):
+            traced(-torch.ones(2), k)
+
+
+def test_the_report_lists_guards_and_fail_on_guards_refuses_them():
+    traced = jit_trace(by_sign, torch.ones(3), report=True)
+    [guard] = traced.trace_report.guards
+    assert guard.kind == "bool"
+    assert traced.trace_report.to_dict()["guards"] == [
+        {
+            "kind": "bool",
+            "value": True,
+            "location": guard.location,
+            "method": "by_sign",
+            "mode": None,
+        }
+    ]
+    assert "by_sign: guard at " in str(traced.trace_report)
+    with pytest.raises(jittrace.TraceReportError, match=r"fail_on makes an error \(guards\)"):
+        jit_trace(by_sign, torch.ones(3), report=jittrace.ReportOptions(fail_on="guards"))
+    clean = jit_trace(torch.relu, torch.ones(3), report=jittrace.ReportOptions(fail_on="guards"))
+    assert clean.trace_report.guards == ()
+
+
+def flatten_by_size(x):
+    return x.view(int(x.shape[0]), -1)
+
+
+def test_fail_on_specialized_acts_on_facts_not_candidates():
+    def flatten(x):
+        return x.view(3, -1)  # a literal 3: a candidate in the graph, which the model fixes
+
+    options = jittrace.ReportOptions(fail_on="specialized")
+    traced = jit_trace(flatten, torch.randn(3, 4), report=options)
+    assert [s.found_by for s in traced.trace_report.specialized] == ["graph"]
+    probing = jittrace.ReportOptions(fail_on="specialized", probe_sizes=True)
+    with pytest.raises(jittrace.TraceReportError, match="confirmed by tracing again"):
+        jit_trace(flatten_by_size, torch.randn(3, 4), report=probing, guards=False)
+
+
+def test_slicing_a_tensor_with_a_traced_size_is_traced_not_guarded():
+    """x[:, :n] with n a traced size is recorded dynamically by libtorch's tracer (as
+    transformers builds position ids): a guard there would fire wrongly at every other size."""
+    positions = torch.arange(32).unsqueeze(0)
+
+    def embed(x):
+        _batch, length = x.size()
+        return x + positions[:, 0:length]
+
+    traced = jit_trace(embed, torch.ones(2, 5))
+    assert info_of(traced).guards == ()
+    other = torch.ones(3, 9)
+    assert torch.equal(traced(other), embed(other))
+
+
+def test_range_over_a_traced_size_is_guarded_even_when_the_size_is_also_sliced_with():
+    def unrolled(x):
+        n = x.size(0)
+        total = x[:n].sum()  # traced: no guard for this use
+        for i in range(n):  # unrolled: guarded
+            total = total + x[i].sum()
+        return total
+
+    traced = jit_trace(unrolled, torch.ones(3, 2))
+    assert [g.kind for g in info_of(traced).guards] == ["index"]
+    with pytest.raises(torch.jit.Error, match="gave 3 when traced, but 4 on this call"):
+        traced(torch.ones(4, 2))

@@ -16,6 +16,11 @@ def test_python_example_runs(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "net.pt").is_file()
+    check = "import torch; m = torch.jit.load('net.pt'); print({x.training for x in m.modules()})"
+    saved = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", check], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert saved.stdout == "{False}\n", saved.stderr  # saved in eval mode, for servers
 
 
 def test_readme_commands_are_the_makefile_targets():

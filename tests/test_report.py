@@ -160,7 +160,8 @@ def test_probe_sizes_finds_what_the_graph_cannot():
         probed = jit_trace_module(Fixed(), forward=x, report=PROBE).trace_report
     [found] = probed.specialized
     assert (found.input, found.dim, found.size, found.found_by) == ("x", 0, 3, "retrace")
-    assert found.ops == ("aten::reshape",)
+    assert {"guard", "aten::reshape"} <= set(found.ops)  # int(x.shape[0]) is guarded, and used
+    assert probed.guards[0].kind == "int"
 
 
 def test_probe_sizes_drops_graph_candidates_the_model_fixes():
@@ -288,7 +289,13 @@ def test_check_failure_keeps_the_figures_of_every_output():
         return (x * 2 if bool(x.sum() > 0) else x), x + 1
 
     with pytest.warns(torch.jit.TracerWarning), pytest.raises(jittrace.TraceCheckError) as info:
-        jit_trace(sign_branch, torch.ones(2), check_inputs=[(-torch.ones(2),)], check_tolerance=0.5)
+        jit_trace(
+            sign_branch,
+            torch.ones(2),
+            check_inputs=[(-torch.ones(2),)],
+            check_tolerance=0.5,
+            guards=False,
+        )
     assert str(info.value).endswith("(rtol=0.5, atol=1e-05)")
     checks = {c.output: c for c in info.value.checks}
     assert checks["output[0]"].ok is False
@@ -344,7 +351,15 @@ def test_report_as_json_and_text():
         )
     report = traced.trace_report
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
-    assert set(data) == {"warnings", "specialized", "devices", "random", "checks", "timings"}
+    assert set(data) == {
+        "warnings",
+        "guards",
+        "specialized",
+        "devices",
+        "random",
+        "checks",
+        "timings",
+    }
     assert data["specialized"] == [
         {
             "method": "flatten_with_int",
@@ -368,8 +383,11 @@ def test_report_as_json_and_text():
         }
     ]
     text = str(report).splitlines()
+    assert text[0].startswith("flatten_with_int: guard at ")  # int(x.shape[0]), a fact
+    assert text[0].endswith(": the trace took 3 from a tensor (int) and checks it on every call")
     assert (
-        text[1] == "flatten_with_int: x.shape[0] = 3 is a constant of aten::view (from the graph)"
+        text[2]
+        == "flatten_with_int: x.shape[0] = 3 is a constant of aten::view (a candidate, from the graph)"
     )
     assert text[-1] == "check flatten_with_int output: max abs diff 0, max rel diff 0 (ok)"
 

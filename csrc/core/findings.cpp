@@ -124,12 +124,28 @@ bool same_constant(const IValue& a, const IValue& b) {
 }
 
 // The operation that consumes `value`, looking through the lists and tuples it is put in.
+// Whether `node` computes the condition of a guard (guards.cpp): its result only decides a
+// prim::If whose branch raises.
+bool is_guard_condition(const Node* node) {
+  if (node->outputs().size() != 1 || node->output()->uses().size() != 1) return false;
+  const Node* user = node->output()->uses()[0].user;
+  if (user->kind() != torch::jit::prim::If) return false;
+  for (const auto* block : user->blocks()) {
+    for (const auto* inner : block->nodes()) {
+      if (inner->kind() == torch::jit::prim::RaiseException) return true;
+    }
+  }
+  return false;
+}
+
+// The operation that uses a constant ("guard" for the comparison of a guard: the traced value
+// the guard checks changed with the input's size).
 std::string consumer(const Value* value) {
   while (!value->uses().empty()) {
     const Node* user = value->uses()[0].user;
     if (user->kind() != torch::jit::prim::ListConstruct &&
         user->kind() != torch::jit::prim::TupleConstruct) {
-      return user->kind().toQualString();
+      return is_guard_condition(user) ? "guard" : user->kind().toQualString();
     }
     value = user->output();
   }

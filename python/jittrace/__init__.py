@@ -33,6 +33,7 @@ from ._errors import (  # noqa: E402
     TraceReportError,
 )
 from ._files import load, manifest, save  # noqa: E402
+from ._guards import Guard  # noqa: E402
 from ._inference import optimize_for_inference  # noqa: E402
 from ._interface import TracedFunction  # noqa: E402
 from ._options import ReportOptions, Tolerance  # noqa: E402
@@ -55,6 +56,7 @@ __all__ = [
     "BUILD_INFO",
     "CheckResult",
     "DeviceConstant",
+    "Guard",
     "InputError",
     "InternalError",
     "JittraceError",

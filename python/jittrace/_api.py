@@ -29,6 +29,7 @@ def jit_trace(
     check_tolerance: float | Tolerance | None = None,
     report: bool | ReportOptions = False,
     record_source_locations: bool = False,
+    guards: bool = True,
     **unknown: NoReturn,
 ) -> torch.jit.ScriptFunction[Any, Any] | TracedFunction | torch.jit.ScriptModule:
     """Traces a function, or the ``forward`` of a module, into TorchScript.
@@ -89,6 +90,12 @@ def jit_trace(
             differences found by ``check_inputs`` per method, mode and output path. A
             ``jittrace.ReportOptions`` does too, and can make findings errors (``fail_on``, for
             CI) or find specialised sizes by tracing again (``probe_sizes``).
+        guards: Turn every Python value the traced code takes from a traced tensor (``if
+            x.sum() > 0``, ``int(x.shape[0])``, ``len(x)``, ``range(x.size(0))``, ``.item()``,
+            ``.tolist()``, iterating) into a check in the graph that recomputes it on each call
+            and raises ``torch.jit.Error`` naming the line when it differs, instead of silently
+            computing the traced path (see the README's "Guards"). A trace with no such value
+            is unchanged. ``False`` turns them off.
         record_source_locations: Stamp graph nodes with the Python source line that created
             them (as ``torch.jit.trace`` does). Off by default: it makes tracing about a third
             slower.
@@ -127,7 +134,7 @@ def jit_trace(
     if isinstance(func, torch.jit.ScriptModule):
         return already_scripted(func)
     options = Options.of(
-        api, strict, respect_mode, record_source_locations, check_tolerance, report
+        api, strict, respect_mode, record_source_locations, check_tolerance, report, guards
     )
     target, method = Target.of(api, func)
     checks = [
@@ -154,6 +161,7 @@ def jit_trace_module(
     check_tolerance: float | Tolerance | None = None,
     report: bool | ReportOptions = False,
     record_source_locations: bool = False,
+    guards: bool = True,
     **method_inputs: Any,
 ) -> torch.jit.ScriptModule:
     """Traces methods of a module into a ``torch.jit.ScriptModule``.
@@ -192,7 +200,8 @@ def jit_trace_module(
             every traced mode (eval first; each call under one fixed seed for both); a mismatch
             raises ``TraceCheckError`` naming the method, mode, output path and largest
             difference.
-        check_tolerance, report, record_source_locations: See ``jit_trace``; the report
+        check_tolerance, report, record_source_locations, guards: See ``jit_trace``; each
+            traced method, mode and variant has its own guards; the report
             covers every traced method in every traced mode, and ``probe_sizes`` traces again
             in the module's current mode.
         **method_inputs: Method names and their example inputs: ``forward=(x, mask)``,
@@ -219,7 +228,7 @@ def jit_trace_module(
     """
     api = "jit_trace_module"
     options = Options.of(
-        api, strict, respect_mode, record_source_locations, check_tolerance, report
+        api, strict, respect_mode, record_source_locations, check_tolerance, report, guards
     )
     target = Target.of_module(api, mod)
     for name in method_inputs:

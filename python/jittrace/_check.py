@@ -210,8 +210,8 @@ class Checker:
                 return
             try:
                 expected.shape, actual.shape  # noqa: B018 (a subclass may have no sizes)
-            except (RuntimeError, NotImplementedError) as e:
-                note = f"not compared: {type(expected).__name__} has no sizes ({e})"
+            except (RuntimeError, NotImplementedError) as error:
+                note = f"not compared: {type(expected).__name__} has no sizes ({error})"
                 self._record(CheckResult(*label, path, None, None, True, note=note))
                 return
             if expected.shape != actual.shape:

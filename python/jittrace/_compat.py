@@ -35,6 +35,7 @@ def trace(
     *,
     respect_mode: bool = False,
     record_source_locations: bool = False,
+    guards: bool = True,
 ) -> torch.jit.ScriptFunction[Any, Any] | TracedFunction | torch.jit.ScriptModule:
     """``torch.jit.trace``, on jittrace: change ``torch.jit.trace(`` to ``jittrace.trace(``.
 
@@ -49,6 +50,8 @@ def trace(
     - The module is left as it was, nothing lands in torch's global compilation unit, and
       names are never mangled.
     - ``respect_mode=True`` traces a module in train *and* eval mode (see ``jit_trace``).
+    - ``guards`` (on by default) turns each Python value taken from a traced tensor into a
+      runtime check (see ``jit_trace``); ``guards=False`` traces as torch does.
 
     torch's private arguments ``_force_outplace``, ``_module_class`` and ``_compilation_unit``
     are refused unless left at their defaults; ``optimize`` warns and does nothing, as in torch.
@@ -71,7 +74,9 @@ def trace(
     if example_inputs is None and example_kwarg_inputs is None:
         raise InputError(f"[{api}] give example_inputs or example_kwarg_inputs")
     # torch.jit.trace's check_tolerance is the checks' rtol.
-    options = Options.of(api, strict, respect_mode, record_source_locations, check_tolerance)
+    options = Options.of(
+        api, strict, respect_mode, record_source_locations, check_tolerance, False, guards
+    )
     target, method = Target.of(api, func)
     args = () if example_inputs is None else _as_args(example_inputs)
     example = call(args, example_kwarg_inputs)
@@ -101,6 +106,7 @@ def trace_module(
     *,
     respect_mode: bool = False,
     record_source_locations: bool = False,
+    guards: bool = True,
 ) -> torch.jit.ScriptModule:
     """``torch.jit.trace_module``, on jittrace: ``inputs`` maps method names to example inputs
     (a tuple of positional arguments, or one tensor), or to dicts of keyword inputs with
@@ -116,7 +122,9 @@ def trace_module(
     _refuse_private(api, _force_outplace, _module_class, _compilation_unit, _store_inputs)
     _optimize_does_nothing(optimize)
     # torch.jit.trace's check_tolerance is the checks' rtol.
-    options = Options.of(api, strict, respect_mode, record_source_locations, check_tolerance)
+    options = Options.of(
+        api, strict, respect_mode, record_source_locations, check_tolerance, False, guards
+    )
     target = Target.of_module(api, mod)
     if not isinstance(inputs, Mapping):
         raise InputError(

@@ -11,6 +11,7 @@ import warnings
 from typing import Any
 
 import torch
+from torch.jit._trace import TracingCheckError
 
 __all__ = [
     "InputError",
@@ -47,7 +48,7 @@ class TraceError(JittraceError, RuntimeError):
     """
 
 
-class TraceCheckError(TraceError, torch.jit.TracingCheckError):
+class TraceCheckError(TraceError, TracingCheckError):
     """Eager and traced outputs differ on one of the ``check_inputs``.
 
     Also a ``torch.jit.TracingCheckError``, so code written for ``torch.jit.trace`` catches it.

@@ -29,7 +29,7 @@ import torch
 from . import _C
 from ._errors import user_frame
 
-__all__ = ["KINDS", "Guard", "guarding"]
+__all__ = ["KINDS", "Guard", "guarding", "settle"]
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,20 @@ class Guard:
             ``len(tensor)``...
         value: the value it gave while tracing (a bool, int, float, complex or nested lists).
         location: the user's ``file.py:LINE`` (empty if none was found).
-        label: the method and mode traced, e.g. ``"forward (eval mode)"``.
+        method: the traced method (``"forward"``), or the function's name.
+        mode: ``"train"`` or ``"eval"``; None for a function.
     """
 
     kind: str
     value: Any
     location: str
-    label: str
+    method: str
+    mode: str | None
+
+    @property
+    def label(self) -> str:
+        """``forward (eval mode)``: how messages name the trace."""
+        return self.method + ("" if self.mode is None else f" ({self.mode} mode)")
 
 
 # kind -> (what the traced code did, how to keep the value a tensor).
@@ -106,12 +113,16 @@ def _message(label: str, location: str, kind: str, observed: Any) -> str:
 class _Scope:
     """One guarding context on one thread."""
 
-    __slots__ = ("describe", "found", "outer")
+    __slots__ = ("describe", "found", "outer", "pending")
 
-    def __init__(self, describe: Callable[[], str], outer: _Scope | None) -> None:
+    def __init__(
+        self, describe: Callable[[], tuple[str, str | None]], outer: _Scope | None
+    ) -> None:
         self.describe = describe
         self.found: list[Guard] = []
         self.outer = outer
+        # __index__ conversions waiting for settle(): (tensor, guard, message, graph position).
+        self.pending: list[tuple[torch.Tensor, Guard, str, int]] = []
 
 
 _local = threading.local()
@@ -134,10 +145,69 @@ def _convert(tensor: torch.Tensor, kind: str, result: Any) -> Any:
         observed = result
     frame = user_frame(sys._getframe(1))
     location = "" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
-    label = scope.describe()
-    if _C.guard(tensor, kind, observed, _message(label, location, kind, observed)):
-        scope.found.append(Guard(kind, observed, location, label))
+    guard = Guard(kind, observed, location, *scope.describe())
+    message = _message(guard.label, location, kind, observed)
+    if kind == "index":
+        # Slicing a tensor with a traced size (x[:, :n]) reads __index__ too, but libtorch's
+        # tracer then records the bound as the traced value: decided once it has (settle).
+        state = torch._C._get_tracing_state()
+        position = sum(1 for _ in state.graph().nodes()) if state is not None else 0
+        scope.pending.append((tensor, guard, message, position))
+    elif _C.guard(tensor, kind, observed, message):
+        scope.found.append(guard)
     return result
+
+
+# The scalar conversions libtorch's tracer puts between a traced 0-dim tensor and an operation
+# that takes it as a number (a slice bound, a size).
+_SCALAR_OF = frozenset({"aten::Int", "aten::ScalarImplicit", "aten::Float", "aten::IntImplicit"})
+# What libtorch's tracer records when Python indexing of a tensor takes a traced bound.
+_INDEXING = frozenset({"aten::slice", "aten::select"})
+# How many nodes after an __index__ conversion that indexing may take (one per indexed dim).
+_USE_WINDOW = 16
+
+
+def settle() -> None:
+    """Guards the ``__index__`` conversions of the trace running on this thread whose value the
+    trace did not record as traced: those of ``range(n)`` and Python indexing, not those of a
+    tensor sliced with a traced size, which libtorch records dynamically (a guard there would
+    fire on every other size, where the trace is right). Call at the end of each traced call,
+    while it is still tracing."""
+    scope: _Scope | None = getattr(_local, "scope", None)
+    if scope is None or not scope.pending:
+        return
+    pending, scope.pending = scope.pending, []
+    state = torch._C._get_tracing_state()
+    if state is None:
+        return
+    nodes = list(state.graph().nodes())
+    ends = [position for *_, position in pending[1:]] + [len(nodes)]
+    for (tensor, guard, message, position), end in zip(pending, ends, strict=True):
+        # Up to the next conversion, which would show its own use.
+        if _used_as_traced(tensor, nodes[position : min(end, position + _USE_WINDOW)]):
+            continue
+        if _C.guard(tensor, "index", guard.value, message):
+            scope.found.append(guard)
+
+
+def _used_as_traced(tensor: torch.Tensor, nodes: list[Any]) -> bool:
+    """Whether one of `nodes` (those recorded right after a conversion of `tensor`) indexes a
+    tensor with its traced value, directly or through a scalar conversion (which may have been
+    recorded before the conversion)."""
+    try:
+        value = torch._C._get_value_trace(tensor).unique()
+    except RuntimeError:  # not traced
+        return False
+
+    def of_value(v: Any) -> bool:
+        if v.unique() == value:
+            return True
+        producer = v.node()
+        return producer.kind() in _SCALAR_OF and any(i.unique() == value for i in producer.inputs())
+
+    return any(
+        node.kind() in _INDEXING and any(of_value(v) for v in node.inputs()) for node in nodes
+    )
 
 
 # The tapped methods while in place, the attributes they replaced (or _MISSING where torch.Tensor
@@ -180,19 +250,21 @@ def _remove() -> None:
 
 
 @contextlib.contextmanager
-def guarding(describe: Callable[[], str]) -> Iterator[list[Guard]]:
+def guarding(describe: Callable[[], tuple[str, str | None]]) -> Iterator[list[Guard]]:
     """Guards the values that traces run on this thread inside the context take from tensors.
 
     Args:
-        describe: returns the method and mode being traced (``"forward (eval mode)"``), which
-            guard messages start with; called at each conversion of a traced tensor, in the
-            middle of the trace, so it must not compute with tensors.
+        describe: returns the method and mode being traced (``("forward", "eval")``; a
+            function's mode is None), which guard messages start with; called at each
+            conversion of a traced tensor, in the middle of the trace, so it must not compute
+            with tensors. ``__index__`` conversions are guarded by ``settle()``, which the
+            traced call runs before it returns.
 
     Yields:
         The list of the guards added, in order, filled while the context is open.
 
     Example:
-        >>> with guarding(lambda: "forward (eval mode)") as found:  # doctest: +SKIP
+        >>> with guarding(lambda: ("forward", "eval")) as found:  # doctest: +SKIP
         ...     traced = jittrace.jit_trace_module(model.eval(), forward=x)
     """
     scope = _Scope(describe, getattr(_local, "scope", None))

@@ -289,9 +289,20 @@ class TraceInfo:
         respect_mode: Whether modules were traced in both modes.
         non_persistent: Non-persistent buffer names by module path (``""``: the root).
         traces: The core's records of the traces made, in the order they ran.
+
+    ``guards`` holds the guards the traces got (``jittrace._guards.Guard``), in order.
     """
 
-    __slots__ = ("_make", "_methods", "kind", "non_persistent", "respect_mode", "strict", "traces")
+    __slots__ = (
+        "_make",
+        "_methods",
+        "guards",
+        "kind",
+        "non_persistent",
+        "respect_mode",
+        "strict",
+        "traces",
+    )
 
     def __init__(
         self,
@@ -313,6 +324,7 @@ class TraceInfo:
         self.respect_mode = respect_mode
         self.non_persistent = {k: sorted(v) for k, v in (non_persistent or {}).items()}
         self.traces = tuple(traces)
+        self.guards: tuple[Any, ...] = ()  # the trace's guards (jittrace._guards.Guard)
 
     @property
     def methods(self) -> dict[str, Interface]:

@@ -20,7 +20,7 @@ from ._errors import InputError
 __all__ = ["KINDS", "Options", "ReportOptions", "Tolerance", "unknown_option"]
 
 #: The kinds of trace-report findings, as ``ReportOptions.fail_on`` names them.
-KINDS = ("warnings", "specialized", "devices", "random")
+KINDS = ("warnings", "specialized", "devices", "random", "guards")
 
 
 def _number(api: str, name: str, value: object) -> float:
@@ -86,8 +86,9 @@ class ReportOptions:
 
     Args:
         fail_on: Kinds of findings that raise ``TraceReportError`` instead (for CI):
-            ``"warnings"``, ``"specialized"``, ``"devices"``, ``"random"``, a list of them, or
-            ``"all"``.
+            ``"warnings"``, ``"specialized"`` (sizes confirmed by ``probe_sizes``; the graph's
+            candidates never fail), ``"devices"``, ``"random"``, ``"guards"`` (any guard: for
+            traces with no data-dependent Python values), a list of them, or ``"all"``.
         probe_sizes: Find specialised sizes by tracing again with each input dimension one
             larger (one trace per dimension) instead of from the graph alone.
 
@@ -154,6 +155,7 @@ class Options:
         record_source_locations: Stamp nodes with the user's lines.
         tolerance: Of the checks.
         report: None, or what the report does.
+        guards: Guard every value the traced code takes from a traced tensor.
     """
 
     api: str
@@ -162,6 +164,7 @@ class Options:
     record_source_locations: bool = False
     tolerance: Tolerance = _DEFAULT_TOLERANCE
     report: ReportOptions | None = None
+    guards: bool = True
 
     @classmethod
     def of(
@@ -172,6 +175,7 @@ class Options:
         record_source_locations: object = False,
         check_tolerance: object = None,
         report: object = False,
+        guards: object = True,
     ) -> Options:
         """The options as the public functions take them (in this order), checked."""
         if (
@@ -180,6 +184,7 @@ class Options:
             and record_source_locations is False
             and check_tolerance is None
             and report is False
+            and guards is True
         ):  # the common call, made once per api
             found = _DEFAULTS.get(api)
             if found is None:
@@ -192,6 +197,7 @@ class Options:
             _flag(api, "record_source_locations", record_source_locations),
             Tolerance.of(api, check_tolerance),
             ReportOptions.of(api, report),
+            _flag(api, "guards", guards),
         )
 
 

@@ -18,7 +18,7 @@ import time
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 import torch
 from torch import nn
@@ -28,9 +28,16 @@ from ._arguments import Plan, argument_names, plan, signature_of, variant_overri
 from ._check import Call, Checker
 from ._devices import following_devices
 from ._errors import InputError, warn_from_caller
-from ._interface import Interface, Trace, TracedFunction, TraceInfo, attach, install
+from ._guards import Guard, guarding, settle
+from ._interface import Interface, Trace, TracedFunction, TraceInfo, attach, info_of, install
 from ._options import Options
-from ._torchscript import compiled_methods, non_persistent_buffers, script_exports, wrap
+from ._torchscript import (
+    compiled_methods,
+    non_persistent_buffers,
+    script_exports,
+    script_module_attribute,
+    wrap,
+)
 
 __all__ = ["Check", "Target", "already_scripted", "run"]
 
@@ -106,12 +113,13 @@ class Target:
         if isinstance(attr, nn.Module):
             raise InputError(f"[{api}] {name!r} is a submodule of {owner}, not a method")
         if callable(attr) and not isinstance(attr, type):
-            if name != "forward" and hasattr(torch.jit.RecursiveScriptModule, name):
+            shadowed = None if name == "forward" else script_module_attribute(name)
+            if shadowed is not None:
                 raise InputError(
                     f"[{api}] {owner}.{name} cannot be traced under the name {name!r}: the "
                     f"traced module is a torch.jit.ScriptModule, whose own {name!r} (from "
-                    f"{_owner_of(name)}) would shadow the trace, so traced.{name}(...) would "
-                    "not run it; give the method another name"
+                    f"{shadowed}) would shadow the trace, so traced.{name}(...) would not run "
+                    "it; give the method another name"
                 )
             return attr
         raise InputError(
@@ -192,7 +200,10 @@ def run(
     started = time.perf_counter()
     checker = Checker(options.tolerance) if checks or options.report is not None else None
     caught: list[Any] = []
-    traced, traces, plans = _trace(target, calls, options, variants, checks, hints, checker, caught)
+    guards: list[Guard] = []
+    traced, traces, plans = _trace(
+        target, calls, options, variants, checks, hints, checker, caught, guards
+    )
     if options.report is None:
         return traced
 
@@ -200,7 +211,7 @@ def run(
 
     def retrace(grown: Mapping[str, Call]) -> Mapping[str, Sequence[Trace]]:
         again = dataclasses.replace(options, respect_mode=False, report=None)
-        _, traces, _ = _trace(target, grown, again, variants, (), hints, None, [])
+        _, traces, _ = _trace(target, grown, again, variants, (), hints, None, [], [])
         return _by_method(target, traces)
 
     mode = None if target.module is None else ("train" if target.module.training else "eval")
@@ -212,6 +223,7 @@ def run(
         traces=_by_method(target, traces),
         mode=mode,
         warnings=caught,
+        guards=guards,
         checks=checker.results,
         seconds=time.perf_counter() - started,
     )
@@ -229,8 +241,11 @@ def _trace(
     hints: Mapping[str, str] | None,
     checker: Checker | None,
     caught: list[Any],
+    guards: list[Guard],
 ) -> tuple[Traced, list[Trace], dict[str, Plan]]:
+    """The trace itself: `caught` collects the warnings (with a report), `guards` the guards."""
     api = options.api
+    tracing = [""]  # the method being traced, for guard messages (set by its callable)
     if not calls:
         raise InputError(
             f"[{api}] no methods to trace: name them with their example inputs, "
@@ -245,6 +260,8 @@ def _trace(
         hint = (hints or {}).get(name, "")
         # A module's forward is traced through the module, so that its hooks run.
         traced_call = target.module if name == "forward" and target.module is not None else fn
+        if options.guards:
+            traced_call = _announced(traced_call, target.label(name), tracing)
         plans[name] = plan(
             api, fn, what, example.args, example.kwargs, overrides, options.strict, hint,
             traced_call,
@@ -257,16 +274,40 @@ def _trace(
             _fits(api, eager[name], f"{where}: {target.what(name)}", example)
     # The set-up: devices taken from tensors follow them; with a report, warnings are recorded
     # and device constants stamped with the user's line.
+    # Each value the traced code takes from a traced tensor becomes a guard (see _guards).
     reporting = options.report is not None
+    module = target.module
+
+    def describe() -> tuple[str, str | None]:
+        return tracing[0], None if module is None else ("train" if module.training else "eval")
+
     with (
         _report.recording_warnings(caught) if reporting else _NOTHING,
         following_devices(stamp=reporting),
+        guarding(describe) if options.guards else _NOTHING as found,
     ):
         if target.module is None:
             traced, traces = _trace_function(target, plans[FUNCTION], options, checks, checker)
         else:
             traced, traces = _trace_module(target, plans, options, checks, checker)
+    if found:
+        guards.extend(found)
+        info = info_of(traced)
+        assert info is not None
+        info.guards = tuple(found)
     return traced, traces, plans
+
+
+def _announced(call: Callable[..., Any], label: str, tracing: list[str]) -> Callable[..., Any]:
+    """`call`, which first notes that `label` is being traced (for guard messages)."""
+
+    def traced(*args: Any, **kwargs: Any) -> Any:
+        tracing[0] = label
+        out = call(*args, **kwargs)
+        settle()  # the guards that waited for what the trace recorded next
+        return out
+
+    return traced
 
 
 def _trace_function(
@@ -403,17 +444,9 @@ def _fits(api: str, func: Callable[..., Any], what: str, example: Call) -> None:
         raise InputError(f"[{api}] {what} cannot take these example inputs: {e}") from None
 
 
-def _owner_of(name: str) -> str:
-    """Where ScriptModule's attribute `name` comes from: ``nn.Module.double``..."""
-    for cls in torch.jit.RecursiveScriptModule.__mro__:
-        if name in vars(cls):
-            return f"{'nn' if cls is nn.Module else cls.__module__}.{cls.__qualname__}.{name}"
-    return f"torch.jit.ScriptModule.{name}"  # pragma: no cover
-
-
 def _qualname(func: Any) -> str:
     if isinstance(func, torch.jit.ScriptFunction):
-        return func.name
+        return cast(str, func.name)  # a property (typeshed has it as a method)
     return getattr(func, "__qualname__", None) or type(func).__name__
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import re
 import sys
@@ -32,6 +33,7 @@ from torch.jit._trace import TracerWarning
 from . import _C
 from ._check import Call, CheckResult
 from ._errors import TraceReportError, user_frame
+from ._guards import Guard
 from ._interface import Trace
 from ._options import KINDS, ReportOptions
 
@@ -81,8 +83,9 @@ class SpecializedSize:
         input: The input's path, by parameter name: ``x``, ``batch['mask']``, ``inputs[2]``.
         dim: The dimension.
         size: Its size in the example input.
-        ops: The operations that take it as a constant (``aten::view``), or
-            ``<graph structure>`` when tracing again at another size recorded other operations.
+        ops: The operations that take it as a constant (``aten::view``), ``guard`` when a
+            guard checks a value computed from it, or ``<graph structure>`` when tracing again
+            at another size recorded other operations.
         found_by: ``"graph"``: a size-like constant of the graph equals this size (a
             candidate: it may be a size the model fixes anyway, such as a hidden size);
             ``"retrace"``: tracing again with this dimension one larger changed the graph
@@ -146,7 +149,12 @@ class TraceReport:
 
     Attributes:
         warnings: TracerWarnings raised while tracing, by the user's line.
-        specialized: Input dimensions baked into the trace as constants.
+        guards: Values the traced code took from traced tensors, each checked on every call
+            by a guard in the graph (``jittrace.Guard``: method, mode, kind, traced value,
+            line). Facts: the trace depends on these values.
+        specialized: Input dimensions baked into the trace as constants: candidates read from
+            the graph (``found_by="graph"``, often sizes the model fixes anyway), or facts
+            confirmed by tracing again (``found_by="retrace"``, with ``probe_sizes``).
         devices: Device constants left in the graphs.
         random: Operations that draw random numbers.
         checks: Largest differences per method, mode and output path on ``check_inputs``.
@@ -161,22 +169,37 @@ class TraceReport:
     """
 
     warnings: tuple[TracerWarningFinding, ...] = ()
+    guards: tuple[Guard, ...] = ()
     specialized: tuple[SpecializedSize, ...] = ()
     devices: tuple[DeviceConstant, ...] = ()
     random: tuple[RandomOp, ...] = ()
     checks: tuple[CheckResult, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
 
-    def findings(self, kinds: Collection[str] = KINDS) -> list[str]:
-        """One line per finding of the given kinds (``KINDS`` by default), for people."""
+    def findings(self, kinds: Collection[str] = KINDS, facts_only: bool = False) -> list[str]:
+        """One line per finding of the given kinds (``KINDS`` by default), for people. With
+        `facts_only`, specialised sizes read from the graph (candidates) are left out: what
+        ``fail_on`` acts on."""
         lines: list[str] = []
+        if "guards" in kinds:
+            for g in self.guards:
+                lines.append(
+                    f"{g.label}: guard at {g.location or '?'}: the trace took {g.value!r} from a "
+                    f"tensor ({g.kind}) and checks it on every call"
+                )
         if "warnings" in kinds:
             for w in self.warnings:
                 first = w.message.strip().splitlines()[0] if w.message.strip() else ""
                 lines.append(f"TracerWarning ({w.kind}) at {w.source or '?'}: {first}")
         if "specialized" in kinds:
             for s in self.specialized:
-                how = "confirmed by tracing again" if s.found_by == "retrace" else "from the graph"
+                if facts_only and s.found_by != "retrace":
+                    continue
+                how = (
+                    "confirmed by tracing again"
+                    if s.found_by == "retrace"
+                    else "a candidate, from the graph"
+                )
                 lines.append(
                     f"{s.method}: {s.input}.shape[{s.dim}] = {s.size} is a constant of "
                     f"{', '.join(s.ops)} ({how})"
@@ -196,6 +219,7 @@ class TraceReport:
         """The report as plain JSON values (infinite and NaN differences become ``None``)."""
         return {
             "warnings": [asdict(w) for w in self.warnings],
+            "guards": [_guard_dict(g) for g in self.guards],
             "specialized": [{**asdict(s), "ops": list(s.ops)} for s in self.specialized],
             "devices": [{**asdict(d), "modes": list(d.modes)} for d in self.devices],
             "random": [{**asdict(r), "modes": list(r.modes)} for r in self.random],
@@ -212,6 +236,16 @@ class TraceReport:
                 f"{_number(c.max_rel_diff)} ({'ok' if c.ok else 'FAILED'})"
             )
         return "\n".join(lines)
+
+
+def _guard_dict(guard: Guard) -> dict[str, Any]:
+    """A guard as JSON values (a value JSON cannot hold, such as NaN, as its repr)."""
+    out = asdict(guard)
+    try:
+        json.dumps(out["value"], allow_nan=False)
+    except (TypeError, ValueError):
+        out["value"] = repr(guard.value)
+    return out
 
 
 def check_dict(check: CheckResult) -> dict[str, Any]:
@@ -246,6 +280,7 @@ class Observed:
         traces: The core's records of each method's traces.
         mode: The mode a module is in (probes trace that one); None for a function.
         warnings: The warnings recorded while tracing (see recording_warnings).
+        guards: The guards the traces got.
         checks: The results of the checks.
         seconds: How long tracing and checking took.
     """
@@ -257,6 +292,7 @@ class Observed:
     traces: Mapping[str, Sequence[Trace]]
     mode: str | None
     warnings: Sequence[_Caught]
+    guards: Sequence[Guard]
     checks: Sequence[CheckResult]
     seconds: float
 
@@ -271,7 +307,10 @@ def observe(seen: Observed, options: ReportOptions, retrace: Retrace) -> TraceRe
     ``options.fail_on`` names (the report is the error's ``report``)."""
     started = time.perf_counter()
     report = TraceReport(
-        warnings=_warnings(seen.warnings), checks=tuple(seen.checks), **_from_graphs(seen)
+        warnings=_warnings(seen.warnings),
+        guards=tuple(seen.guards),
+        checks=tuple(seen.checks),
+        **_from_graphs(seen),
     )
     timings = {"trace": seen.seconds, "report": time.perf_counter() - started}
     if options.probe_sizes:
@@ -280,7 +319,7 @@ def observe(seen: Observed, options: ReportOptions, retrace: Retrace) -> TraceRe
         timings["probe"] = time.perf_counter() - probing
     report = replace(report, timings=timings)
     fail_on = options.fail_on
-    found = report.findings(fail_on) if fail_on else []
+    found = report.findings(fail_on, facts_only=True) if fail_on else []
     if found:
         more = f"; and {len(found) - 1} more" if len(found) > 1 else ""
         raise TraceReportError(

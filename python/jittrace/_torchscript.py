@@ -28,6 +28,7 @@ __all__ = [
     "method_schema",
     "non_persistent_buffers",
     "script_exports",
+    "script_module_attribute",
     "training_flag",
     "type_name",
     "wrap",
@@ -200,6 +201,17 @@ def script_exports(
         scripted[module] = script._c
         covered.append(path)
     return scripted
+
+
+def script_module_attribute(name: str) -> str | None:
+    """Where a traced module's own attribute `name` comes from (``nn.Module.double``,
+    ``torch.jit._script.RecursiveScriptModule.save``), or None if it has none: a traced method
+    of that name would be shadowed by it."""
+    for cls in RecursiveScriptModule.__mro__:
+        if name in vars(cls):
+            where = "nn" if cls is nn.Module else cls.__module__
+            return f"{where}.{cls.__qualname__}.{name}"
+    return None
 
 
 def compiled_methods(cpp: torch._C.ScriptModule) -> set[str]:

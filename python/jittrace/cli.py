@@ -168,7 +168,7 @@ def _as_args(value: Any) -> tuple[Any, ...]:
 
 
 #: The version of the object `jittrace trace --json` prints (see the README).
-SCHEMA = "jittrace.trace/1"
+SCHEMA = "jittrace.trace/2"
 
 
 class Findings(Exception):
@@ -189,6 +189,7 @@ class TraceRecord:
             "modes": [],
             "optimized": bool(args.optimize),
             "warnings": [],
+            "guards": [],
             "specialized": [],
             "devices": [],
             "random": [],
@@ -199,7 +200,7 @@ class TraceRecord:
 
     def add_report(self, report: TraceReport) -> None:
         found = report.to_dict()
-        for key in ("warnings", "specialized", "devices", "random"):
+        for key in ("warnings", "guards", "specialized", "devices", "random"):
             self.data[key] = found[key]
 
     def add_checks(self, checks: Sequence[CheckResult], on: str) -> None:
@@ -302,6 +303,7 @@ def _trace(args: argparse.Namespace, progress: Progress, record: TraceRecord) ->
         respect_mode=respect_mode,
         tolerance=tolerance,
         report=ReportOptions(fail_on=fail_on, probe_sizes=args.probe_sizes),
+        guards=not args.no_guards,
     )
     target = Target.of_module(api, model) if is_module else Target(function=model)
     key = "forward"
@@ -502,6 +504,11 @@ def _parser() -> argparse.ArgumentParser:
         "with --mode train)",
     )
     trace.add_argument("--no-strict", action="store_true", help="allow list and dict outputs")
+    trace.add_argument(
+        "--no-guards",
+        action="store_true",
+        help="do not turn Python values taken from traced tensors into runtime checks",
+    )
     trace.add_argument(
         "--check",
         action="append",

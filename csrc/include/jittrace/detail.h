@@ -233,7 +233,9 @@ JITTRACE_API GraphFindings find_in_graph(const torch::jit::Graph& graph);
 
 /// A constant that differs between two traces of the same code.
 struct ConstantChange {
-  std::string op;  ///< the first operation that uses it ("prim::Constant" if none)
+  /// The first operation that uses it ("prim::Constant" if none; "guard" for the value a guard
+  /// checks, see guard()).
+  std::string op;
   c10::IValue before;
   c10::IValue after;
 };
