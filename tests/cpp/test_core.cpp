@@ -203,8 +203,8 @@ void test_example_input_that_is_a_parameter() {
   const auto graph = traced.get_method("trainforward").graph();
   JT_CHECK(graph->inputs().size() == 2);
   JT_CHECK(torch::equal(traced.forward({torch::ones(3)}).toTensor(), torch::full({3}, 2.0)));
-  JT_CHECK(torch::equal(reload(traced).forward({torch::ones(3)}).toTensor(),
-                        torch::full({3}, 2.0)));
+  JT_CHECK(
+      torch::equal(reload(traced).forward({torch::ones(3)}).toTensor(), torch::full({3}, 2.0)));
 }
 
 void test_state_is_restored() {
