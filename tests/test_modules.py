@@ -320,7 +320,7 @@ def test_graph_reads_parameters_through_the_real_hierarchy(tmp_path):
     )
     traced = jit_trace(enc, torch.randn(1, 2, 8))
     graph = str(traced._c._get_method("trainforward").graph)
-    assert "Flat" not in graph  # the proxy used while tracing leaves no trace
+    assert "Flat" not in graph  # no helper type of the trace leaks into the graph
     assert graph.count('prim::GetAttr[name="layers"]') == 1  # shared prefixes, read once
     assert 'prim::GetAttr[name="linear1"]' in graph
     torch.jit.save(traced, str(tmp_path / "enc.pt"))
