@@ -322,12 +322,70 @@ def test_graph_reads_parameters_through_the_real_hierarchy(tmp_path):
     )
     traced = jit_trace(enc, torch.randn(1, 2, 8))
     graph = str(traced._c._get_method("trainforward").graph)
-    assert "Flat" not in graph  # the proxy used while tracing leaves no trace
+    assert "Flat" not in graph  # no helper type of the trace leaks into the graph
     assert graph.count('prim::GetAttr[name="layers"]') == 1  # shared prefixes, read once
     assert 'prim::GetAttr[name="linear1"]' in graph
     torch.jit.save(traced, str(tmp_path / "enc.pt"))
     code = torch.jit.load(str(tmp_path / "enc.pt")).code_with_constants[0]
     assert "Flat" not in code
+
+
+def test_module_state_is_read_through_self_in_both_modes(tmp_path):
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = torch.jit.script(nn.Linear(3, 3))  # its method is called
+            self.w = nn.Parameter(torch.randn(3))
+            self.register_buffer("shift", torch.randn(3))
+            self.drop = nn.Dropout(0.5)
+
+        def forward(self, x):
+            return self.drop(self.inner(x) * self.w) + self.inner.bias + self.shift
+
+    mod, x = Outer(), torch.randn(2, 3)
+    traced = jit_trace(mod, x)
+    for name in ("trainforward", "evalforward"):
+        graph = traced._c._get_method(name).graph
+        assert [i.debugName() for i in graph.inputs()] == ["self", "x"]
+        reads = {n.s("name") for n in graph.nodes() if n.kind() == "prim::GetAttr"}
+        assert {"inner", "w", "bias", "shift"} <= reads
+        assert not [
+            n
+            for n in graph.nodes()
+            if n.kind() == "prim::Constant" and isinstance(n.output().type(), torch.TensorType)
+        ]  # no tensor is baked in
+        assert 'prim::CallMethod[name="forward"]' in str(graph)
+    with torch.jit.optimized_execution(False):
+        torch.manual_seed(3)
+        expected = mod(x)
+        torch.manual_seed(3)
+        assert torch.allclose(traced(x), expected)
+        traced(x).sum().backward()  # parameters that require grad are read, not constants
+    assert mod.w.grad is not None and mod.inner.weight.grad is not None
+    mod.eval()
+    traced.eval()
+    torch.jit.save(traced, str(tmp_path / "outer.pt"))
+    loaded = torch.jit.load(str(tmp_path / "outer.pt"))
+    with torch.no_grad():
+        assert torch.allclose(traced(x), mod(x)) and torch.allclose(loaded(x), mod(x))
+        mod.w.mul_(2)  # the traced module shares the tensors
+        assert torch.allclose(traced(x), mod(x))
+
+
+def test_example_input_that_is_a_parameter_stays_an_input():
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.full((3,), 2.0))
+
+        def forward(self, x):
+            return x * self.w
+
+    mod = Scale()
+    traced = jit_trace(mod, mod.w)
+    graph = traced._c._get_method("trainforward").graph
+    assert [i.debugName() for i in graph.inputs()] == ["self", "x"]
+    assert torch.equal(traced(torch.ones(3)), torch.full((3,), 2.0))
 
 
 def test_submodule_wrappers_are_made_once_and_behave_like_torchs():

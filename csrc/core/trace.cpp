@@ -1,10 +1,11 @@
-// Running libtorch's tracer: a trace of one callable into a graph (against a flat proxy of
-// `self`), and free functions made of such traces.
+// Running libtorch's tracer: a trace of one callable into a graph (reading `self`'s state),
+// and free functions made of such traces.
 #include <c10/util/Exception.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/ir/ir.h>
 
-#include <cctype>
+#include <algorithm>
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -26,120 +27,81 @@ using c10::IValue;
 using torch::jit::Graph;
 using torch::jit::Value;
 
-// ---- A flat `self` ------------------------------------------------------------------------------
-// libtorch's tracer reads a module's tensors through `self`. A deep hierarchy gives every read a
-// chain of module-typed values, and the alias analysis in the tracer's clean-up passes grows
-// faster than linearly with them. So we trace against a proxy that holds the tensors two levels
-// deep (in chunks: a class type finds an attribute by a linear search over its names), and
-// afterwards read each one through its real path, sharing the chains' prefixes.
+// ---- The state of `self` ------------------------------------------------------------------------
+// libtorch's tracer reads a module's tensors through `self` when it is given one: it adds a
+// `prim::TracedAttr` per attribute, and its clean-up converts them into `prim::GetAttr` chains
+// and cleans up every method of `self`. We give it no `self`: the module's tensors are the first
+// inputs of the trace (so the tracer knows them, and an example input that is one of them becomes
+// a view, as with `self`), TorchScript submodules and custom-class objects are inputs added while
+// tracing starts, and afterwards each of those inputs becomes a read through its real path,
+// sharing the chains' prefixes. The graph's clean-up then never sees a module-typed value.
 
-constexpr size_t kChunk = 32;
-
-struct FlatSelf {
-  torch::jit::Module proxy;  // attributes c<k>, each holding attributes a<j>
-  std::vector<torch::jit::Module> chunks;
-  std::vector<std::vector<std::vector<std::string>>> paths;  // [k][j]: path in the real module
+struct SelfState {
+  std::vector<IValue> tensors;  // leading inputs of the trace
+  std::vector<IValue> objects;  // TorchScript submodules, custom-class objects
+  std::vector<std::vector<std::string>> tensor_paths, object_paths;  // in `self`
 };
 
-void add_to_flat(FlatSelf& flat, const std::vector<std::string>& path, const c10::IValue& v) {
-  if (flat.chunks.empty() || flat.paths.back().size() == kChunk) {
-    flat.chunks.emplace_back(c10::QualifiedName("__torch__.jittrace.FlatChunk"),
-                             flat.proxy._ivalue()->compilation_unit(), /*shouldMangle=*/true);
-    flat.paths.emplace_back();
-    flat.proxy.register_module("c" + std::to_string(flat.chunks.size() - 1), flat.chunks.back());
-  }
-  auto& chunk = flat.chunks.back();
-  const std::string name = "a" + std::to_string(flat.paths.back().size());
-  if (v.isTensor()) {
-    chunk.register_buffer(name, v.toTensor());
-  } else if (v.isModule()) {
-    chunk.register_module(name, torch::jit::Module(v.toObject()));
-  } else {  // a custom-class object, e.g. quantized packed weights
-    chunk.register_attribute(name, v.type(), v);
-  }
-  flat.paths.back().push_back(path);
-}
-
-void flatten_into(const torch::jit::Module& m, std::vector<std::string>& path, FlatSelf& flat,
-                  std::unordered_set<const void*>& seen) {
+void collect_state(const torch::jit::Module& m, std::vector<std::string>& path, SelfState& state,
+                   std::unordered_set<const void*>& seen) {
   for (const auto& attr : m.named_attributes(/*recurse=*/false)) {
     const auto& v = attr.value;
     path.push_back(attr.name);
     if (v.isTensor()) {
       const auto& t = v.toTensor();
-      if (t.defined() && seen.insert(t.unsafeGetTensorImpl()).second) add_to_flat(flat, path, v);
+      if (t.defined() && seen.insert(t.unsafeGetTensorImpl()).second) {
+        state.tensors.push_back(v);
+        state.tensor_paths.push_back(path);
+      }
     } else if (v.isModule()) {
       torch::jit::Module child(v.toObject());
-      if (child.get_methods().empty()) {
-        flatten_into(child, path, flat, seen);  // a mirrored submodule: only tensors
-      } else {  // already TorchScript: its methods are called, so it stays a module
-        add_to_flat(flat, path, v);
+      // Already TorchScript: the traced code calls its methods, so it is read as a module too.
+      if (!child.get_methods().empty() && seen.insert(&v.toObjectRef()).second) {
+        state.objects.push_back(v);
+        state.object_paths.push_back(path);
       }
-    } else if (v.isObject() && seen.insert(&v.toObjectRef()).second) {
-      add_to_flat(flat, path, v);
+      collect_state(child, path, state, seen);
+    } else if (v.isObject() && seen.insert(&v.toObjectRef()).second) {  // e.g. packed weights
+      state.objects.push_back(v);
+      state.object_paths.push_back(path);
     }
     path.pop_back();
   }
 }
 
-FlatSelf flatten(const torch::jit::Module& self) {
-  FlatSelf flat{torch::jit::Module(c10::QualifiedName("__torch__.jittrace.FlatSelf"),
-                                   std::make_shared<torch::jit::CompilationUnit>()),
-                {},
-                {}};
+SelfState collect_state(const torch::jit::Module& self) {
+  SelfState state;
   std::vector<std::string> path;
   std::unordered_set<const void*> seen;
-  flatten_into(self, path, flat, seen);
-  return flat;
+  collect_state(self, path, state, seen);
+  return state;
 }
 
-// The index k of a proxy attribute read `<prefix>k` (c3, a17).
-size_t attribute_index(torch::jit::Node* node, char prefix) {
+// Gives `g` the input `self` in front and replaces each input in `stand_ins` (one per path) by
+// the read of `paths[i]` from it; the stand-ins are removed.
+void read_from_self(Graph& g, const std::vector<Value*>& stand_ins,
+                    const std::vector<std::vector<std::string>>& paths,
+                    const torch::jit::Module& self) {
   using namespace torch::jit;
-  const std::string name = node->kind() == prim::GetAttr ? node->s(attr::name) : "";
-  size_t index = 0;
-  bool valid = name.size() >= 2 && name[0] == prefix && name.size() < 12;
-  for (size_t i = 1; valid && i < name.size(); ++i) {
-    valid = std::isdigit(static_cast<unsigned char>(name[i])) != 0;
-    index = index * 10 + static_cast<size_t>(name[i] - '0');
-  }
-  if (!valid) {
-    throw InternalError("[jittrace] internal error: unexpected use of the traced module (" +
-                        std::string(node->kind().toQualString()) + " " + name +
-                        "); please report this");
-  }
-  return index;
-}
-
-// Replaces the proxy input of `g` by `self`, reading each proxy attribute through its path.
-void unflatten(Graph& g, const FlatSelf& flat, const torch::jit::Module& self) {
-  using namespace torch::jit;
-  Value* proxy = g.inputs()[0];
   Value* real = g.insertInput(0, "self")->setType(self._ivalue()->type());
   WithInsertPoint guard(g.block()->param_node()->next());
   std::unordered_map<std::string, Value*> reads;  // ".a.b.c" -> value
-  auto read = [&](const std::vector<std::string>& path) {
+  for (size_t i = 0; i < stand_ins.size(); ++i) {
+    if (!stand_ins[i]->hasUses()) continue;
     Value* v = real;
     std::string key;
-    for (const auto& atom : path) {
+    for (const auto& atom : paths[i]) {
       key += "." + atom;
       auto [it, fresh] = reads.try_emplace(key, nullptr);
       if (fresh) it->second = g.insertNode(g.createGetAttr(v, atom))->output();
       v = it->second;
     }
-    return v;
-  };
-  for (const auto& chunk_use : std::vector<Use>(proxy->uses())) {
-    Node* chunk_read = chunk_use.user;
-    const auto& paths = flat.paths.at(attribute_index(chunk_read, 'c'));
-    for (const auto& use : std::vector<Use>(chunk_read->output()->uses())) {
-      Node* node = use.user;
-      node->output()->replaceAllUsesWith(read(paths.at(attribute_index(node, 'a'))));
-      node->destroy();
-    }
-    chunk_read->destroy();
+    stand_ins[i]->replaceAllUsesWith(v);
   }
-  g.eraseInput(1);
+  std::vector<size_t> offsets;
+  for (Value* v : stand_ins) offsets.push_back(v->offset());
+  std::sort(offsets.rbegin(), offsets.rend());
+  for (size_t offset : offsets) g.eraseInput(offset);
 }
 
 // libtorch's tracer rejects reading a tensor that requires grad when it is not an input or a
@@ -174,8 +136,26 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Method& meth
   if (names.size() != positions.size()) names.clear();
   const bool any_constant = positions.size() != inputs.size();
 
+  // The module's tensors go first (see SelfState); the function never sees them.
+  std::optional<SelfState> state;
+  if (self) state = collect_state(*self);
+  const size_t n_state = state ? state->tensors.size() : 0;
+  std::vector<Value*> object_inputs;
+  if (state) {
+    traceable.insert(traceable.begin(), state->tensors.begin(), state->tensors.end());
+    if (!names.empty()) names.insert(names.begin(), n_state, std::string());
+  }
+
   bool fn_threw = false;
   auto traced_fn = [&](torch::jit::Stack stack) -> torch::jit::Stack {
+    stack.erase(stack.begin(), stack.begin() + static_cast<std::ptrdiff_t>(n_state));
+    if (state) {
+      const auto& tracing = torch::jit::tracer::getTracingState();
+      for (const auto& object : state->objects) {
+        object_inputs.push_back(tracing->graph->addInput()->setType(object.type()));
+        torch::jit::tracer::setValueTrace(object, object_inputs.back());
+      }
+    }
     if (any_mixed) {
       for (size_t k = 0; k < stack.size(); ++k) {
         stack[k] = from_traceable(stack[k], inputs[positions[k]]);
@@ -198,14 +178,11 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Method& meth
   };
   auto no_names = [](const torch::autograd::Variable& /*unused*/) { return std::string(); };
 
-  std::optional<FlatSelf> flat;
-  if (self) flat = flatten(*self);
   std::shared_ptr<Graph> graph;
   try {
-    graph =
-        torch::jit::tracer::trace(traceable, traced_fn, no_names, strict,
-                                  /*force_outplace=*/false, flat ? &flat->proxy : nullptr, names)
-            .first->graph;
+    graph = torch::jit::tracer::trace(std::move(traceable), traced_fn, no_names, strict,
+                                      /*force_outplace=*/false, /*self=*/nullptr, names)
+                .first->graph;
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -221,7 +198,14 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Method& meth
     if (fn_threw) throw;
     throw TraceError(prefix + "tracing failed: " + message);
   }
-  if (flat) unflatten(*graph, *flat, *self);
+  if (state) {
+    std::vector<Value*> stand_ins(graph->inputs().begin(),
+                                  graph->inputs().begin() + static_cast<std::ptrdiff_t>(n_state));
+    auto paths = state->tensor_paths;
+    stand_ins.insert(stand_ins.end(), object_inputs.begin(), object_inputs.end());
+    paths.insert(paths.end(), state->object_paths.begin(), state->object_paths.end());
+    read_from_self(*graph, stand_ins, paths, *self);
+  }
   if (any_mixed) {
     std::vector<IValue> originals;
     for (size_t i : positions) originals.push_back(inputs[i]);

@@ -1,5 +1,6 @@
 // Tests of jittrace's C++ API. Exercises: trace_function (save/load, tuples, mixed containers),
-// trace_forward / trace_module on C++-frontend modules (both modes, shared parameters, methods
+// trace_forward / trace_module on C++-frontend modules (both modes, shared parameters read
+// through `self`, an example input that is a parameter, methods
 // in the caller's order with argument names, state, flags and reassigned parameters restored,
 // warnings), bad use (the exact jittrace exception type, no tracing state left behind),
 // tracing from four threads at once, variants of constant arguments, and manifests (strict
@@ -10,6 +11,7 @@
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <clocale>
 #include <filesystem>
@@ -122,6 +124,54 @@ void test_module_both_modes_and_shared_parameters() {
   loaded.eval();
   net->eval();
   JT_CHECK(torch::allclose(loaded.forward({x}).toTensor(), net->forward(x)));
+}
+
+// The traced graphs read every parameter and buffer through `self` (prim::GetAttr on the
+// module's own hierarchy), hold no tensor constants, and take `self` and the example inputs only.
+void test_module_state_is_read_through_self() {
+  Net net;
+  auto x = torch::randn({5, 4});
+  auto traced = jittrace::trace_forward(net, x);
+  for (const std::string name : {"trainforward", "evalforward"}) {
+    const auto graph = traced.get_method(name).graph();
+    JT_CHECK(graph->inputs().size() == 2 && graph->inputs()[0]->debugName() == "self");
+    std::vector<std::string> reads;
+    bool tensor_constant = false;
+    for (const auto* node : graph->nodes()) {
+      if (node->kind() == c10::prim::GetAttr &&
+          node->output()->type()->isSubtypeOf(*c10::TensorType::get())) {
+        reads.push_back(node->input()->debugName() + "." + node->s(c10::attr::name));
+      }
+      tensor_constant |= node->kind() == c10::prim::Constant &&
+                         node->output()->type()->isSubtypeOf(*c10::TensorType::get());
+    }
+    JT_CHECK(!tensor_constant);
+    for (const std::string read : {"fc1.weight", "fc1.bias", "bn.running_mean", "fc2.weight"}) {
+      JT_CHECK(std::count(reads.begin(), reads.end(), read) == 1);
+    }
+  }
+  // Parameters that require grad are read, not baked in: gradients reach the module's own.
+  traced.train();
+  traced.forward({x}).toTensor().sum().backward();
+  JT_CHECK(net->fc1->weight.grad().defined() && net->fc2->bias.grad().defined());
+}
+
+// An example input that is one of the module's own tensors stays an input of the trace.
+struct ScaleImpl : torch::nn::Module {
+  ScaleImpl() : w(register_parameter("w", torch::full({3}, 2.0))) {}
+  torch::Tensor forward(torch::Tensor x) { return x * w; }
+  torch::Tensor w;
+};
+TORCH_MODULE(Scale);
+
+void test_example_input_that_is_a_parameter() {
+  Scale scale;
+  auto traced = jittrace::trace_forward(scale, scale->w);
+  const auto graph = traced.get_method("trainforward").graph();
+  JT_CHECK(graph->inputs().size() == 2);
+  JT_CHECK(torch::equal(traced.forward({torch::ones(3)}).toTensor(), torch::full({3}, 2.0)));
+  JT_CHECK(
+      torch::equal(reload(traced).forward({torch::ones(3)}).toTensor(), torch::full({3}, 2.0)));
 }
 
 void test_state_is_restored() {
@@ -520,6 +570,8 @@ int main() {
   test_function();
   test_function_tuple_and_mixed_container();
   test_module_both_modes_and_shared_parameters();
+  test_module_state_is_read_through_self();
+  test_example_input_that_is_a_parameter();
   test_state_is_restored();
   test_respect_mode_false();
   test_bad_use();
