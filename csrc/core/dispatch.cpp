@@ -246,7 +246,8 @@ std::string literal(const IValue& v, bool typed) {
     std::string out = "{";
     bool first = true;
     for (const auto& entry : dict) {
-      out += (first ? "" : ", ") + literal(entry.key(), typed) + ": " + literal(entry.value(), typed);
+      out +=
+          (first ? "" : ", ") + literal(entry.key(), typed) + ": " + literal(entry.value(), typed);
       first = false;
     }
     return out + "}";

@@ -65,8 +65,10 @@ void init_modes(py::module_& m) {
       py::arg("scripted"),
       "For `api` (named in errors), traces methods of mod, each (name, (callable, inputs, "
       "argument_names, defaults)) and a name listed once per variant, into a TorchScript module "
-      "sharing its tensors, calls verify(module, traces) if given, and puts mod back as it was. Returns "
-      "(module, [(kind, message)] warnings, traces), traces as trace_function's. `scripted` maps submodules to TorchScript modules "
+      "sharing its tensors, calls verify(module, traces) if given, and puts mod back as it was. "
+      "Returns "
+      "(module, [(kind, message)] warnings, traces), traces as trace_function's. `scripted` maps "
+      "submodules to TorchScript modules "
       "that "
       "stand for them (their exported methods compiled).");
 }

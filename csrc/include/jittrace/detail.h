@@ -167,8 +167,8 @@ struct TracedModule {
 
 /// Runs after tracing, before the module is put back (e.g. to compare eager and traced
 /// outputs), with the traces made. Its exception propagates after everything has been restored.
-using Verify = std::function<void(const torch::jit::Module& traced,
-                                  const std::vector<TraceRecord>& traces)>;
+using Verify =
+    std::function<void(const torch::jit::Module& traced, const std::vector<TraceRecord>& traces)>;
 
 /// The whole module trace, in one scope: describe the module, keep its state, mirror it, trace
 /// every method in the module's mode and (with respect_mode) in the other one, add the mode
