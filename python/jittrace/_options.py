@@ -154,6 +154,8 @@ class Options:
         record_source_locations: Stamp nodes with the user's lines.
         tolerance: Of the checks.
         report: None, or what the report does.
+        autograd_functions: ``"refuse"`` or ``"inline"``: what a trace does with custom
+            autograd Functions (see jittrace._functions).
     """
 
     api: str
@@ -162,6 +164,9 @@ class Options:
     record_source_locations: bool = False
     tolerance: Tolerance = _DEFAULT_TOLERANCE
     report: ReportOptions | None = None
+    # [autograd-fn] not yet taken by Options.of / the public functions: the lead wires it in
+    # (checked by _functions.how_of).
+    autograd_functions: str = "refuse"
 
     @classmethod
     def of(

@@ -23,7 +23,7 @@ from typing import Any, TypeAlias
 import torch
 from torch import nn
 
-from . import _C, _report
+from . import _C, _functions, _report
 from ._arguments import Plan, argument_names, plan, signature_of, variant_overrides
 from ._check import Call, Checker
 from ._devices import following_devices
@@ -261,6 +261,10 @@ def _trace(
     with (
         _report.recording_warnings(caught) if reporting else _NOTHING,
         following_devices(stamp=reporting),
+        # [autograd-fn] Function.apply refused or traced through (see _functions); the traces
+        # are checked by the _functions.check calls below. The lead may move it into run to
+        # hand `.inlined` (the Functions traced through) to the report.
+        _functions.autograd_functions(options.autograd_functions),
     ):
         if target.module is None:
             traced, traces = _trace_function(target, plans[FUNCTION], options, checks, checker)
@@ -282,6 +286,7 @@ def _trace_function(
         plan.specs(), _dotted_name(func), False, options.record_source_locations
     )
     traces = [Trace(*r) for r in records]
+    _functions.check(options.api, traces, target.what)  # [autograd-fn] before any check runs
     info = TraceInfo(
         "function",
         lambda: {FUNCTION: Interface.of(plan, traces)},
@@ -327,6 +332,7 @@ def _trace_module(
 
     def finish(cpp: torch._C.ScriptModule, records: Sequence[Any]) -> None:
         traces = [Trace(*r) for r in records]
+        _functions.check(api, traces, target.what)  # [autograd-fn] before any check runs
 
         def interfaces() -> dict[str, Interface]:
             return {
