@@ -7,7 +7,6 @@ import dataclasses
 import inspect
 import re
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import jittrace
@@ -114,7 +113,7 @@ def inline(target: Any, *args: Any, **options: Any) -> Any:
 
 
 @pytest.fixture
-def contexts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[_functions.autograd_functions]]:
+def contexts(monkeypatch: pytest.MonkeyPatch) -> list[_functions.autograd_functions]:
     """The autograd_functions contexts the pipeline makes, to read what they recorded."""
     made: list[_functions.autograd_functions] = []
     original = _functions.autograd_functions
@@ -125,7 +124,7 @@ def contexts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[_functions.autogr
             made.append(self)
 
     monkeypatch.setattr(_functions, "autograd_functions", Recorded)
-    yield made
+    return made
 
 
 def _kinds(graph: torch.Graph) -> list[str]:
@@ -158,14 +157,16 @@ def test_a_function_target_is_refused_at_trace_time_with_class_and_line():
 def test_a_module_is_refused_naming_method_and_mode(training):
     net = Net().train(training)
     mode = "train" if training else "eval"
-    with pytest.raises(jittrace.InputError, match=rf"\[jit_trace\] Net\.forward in {mode} mode") as e:
+    with pytest.raises(
+        jittrace.InputError, match=rf"\[jit_trace\] Net\.forward in {mode} mode"
+    ) as e:
         jittrace.jit_trace(net, torch.randn(2, 4), respect_mode=False)
     assert f"GeLU at {_line_of(Net.forward, 'GeLU.apply')}:" in str(e.value)
     assert net.training is training  # the module as it was
 
 
 def test_refused_before_check_inputs_run_and_in_the_drop_in():
-    with pytest.raises(jittrace.InputError, match="Net.forward in train mode calls"):
+    with pytest.raises(jittrace.InputError, match=r"Net\.forward in train mode calls"):
         jittrace.jit_trace(Net(), torch.randn(2, 4), check_inputs=[(torch.randn(3, 4),)])
     with pytest.raises(jittrace.InputError, match=r"\[trace\] gelu_fn calls .*GeLU"):
         jittrace.trace(gelu_fn, torch.randn(3))
@@ -285,7 +286,10 @@ def test_module_inline_both_modes_save_load_match(contexts, tmp_path, training):
     assert all(f.method == "forward" for f in contexts[0].inlined)
     jittrace.save(traced, tmp_path / "net.pt")
     torch.jit.save(traced, str(tmp_path / "net_torch.pt"))
-    for loaded in (jittrace.load(tmp_path / "net.pt"), torch.jit.load(str(tmp_path / "net_torch.pt"))):
+    for loaded in (
+        jittrace.load(tmp_path / "net.pt"),
+        torch.jit.load(str(tmp_path / "net_torch.pt")),
+    ):
         loaded.train(training)
         net.train(training)
         other = torch.randn(5, 4)
@@ -417,7 +421,10 @@ def test_bloom_inline_saves_loads_and_matches_in_both_modes(bloom, contexts, tmp
     jittrace.save(traced, tmp_path / "bloom.pt")
     torch.jit.save(traced, str(tmp_path / "bloom_torch.pt"))
     other = torch.randint(0, 100, (3, 7))  # another batch and sequence length
-    for loaded in (jittrace.load(tmp_path / "bloom.pt"), torch.jit.load(str(tmp_path / "bloom_torch.pt"))):
+    for loaded in (
+        jittrace.load(tmp_path / "bloom.pt"),
+        torch.jit.load(str(tmp_path / "bloom_torch.pt")),
+    ):
         loaded.eval()
         bloom.eval()
         with torch.no_grad():
