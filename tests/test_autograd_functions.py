@@ -447,3 +447,46 @@ def test_bloom_inline_saves_loads_and_matches_in_both_modes(bloom, contexts, tmp
     for (name, got), want in zip(loaded.named_parameters(), bloom.parameters(), strict=True):
         assert got.grad is not None, name
         torch.testing.assert_close(got.grad, want.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+class Checkpointed(nn.Module):
+    """Reentrant activation checkpointing: torch.utils.checkpoint's CheckpointFunction."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.utils.checkpoint.checkpoint(lambda t: self.fc(t).relu(), x, use_reentrant=True)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_reentrant_checkpointing_fails_in_torch_s_tracer_with_a_note(tmp_path):
+    x = torch.randn(2, 4)
+    # torch.jit.trace fails inside Function.apply; jittrace keeps torch's error and says why
+    with pytest.raises(RuntimeError, match="unordered_map::at"):
+        torch.jit.trace(Checkpointed(), x, check_trace=False)
+    with pytest.raises(RuntimeError, match="unordered_map::at") as e:
+        jittrace.jit_trace(Checkpointed(), x)
+    (note,) = e.value.__notes__
+    assert note.startswith(
+        "jittrace: raised by the custom autograd Function "
+        "torch.utils.checkpoint.CheckpointFunction at "
+        f"{_line_of(Checkpointed.forward, 'checkpoint(')}"
+    )
+    assert "autograd_functions='inline'" in note
+    assert torch.autograd.Function.__dict__["apply"] is APPLY
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_reentrant_checkpointing_inline_saves_and_trains(tmp_path):
+    net = Checkpointed()
+    traced = inline(net, torch.randn(2, 4))
+    jittrace.save(traced, tmp_path / "c.pt")
+    loaded = jittrace.load(tmp_path / "c.pt")
+    other = torch.randn(3, 4)
+    torch.testing.assert_close(loaded(other), net(other))
+    loaded(other).sum().backward()
+    # eager reentrant checkpointing needs an input that requires grad to give any gradient
+    net(other.requires_grad_()).sum().backward()
+    torch.testing.assert_close(loaded.fc.weight.grad, net.fc.weight.grad)

@@ -25,6 +25,7 @@ torch's own ``apply`` everywhere else, and the original is put back when the las
 from __future__ import annotations
 
 import inspect
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -128,10 +129,24 @@ class autograd_functions:  # a context manager named as one used like a function
     def apply(self, cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """``cls.apply(*args, **kwargs)`` on this thread while it traces."""
         graph = torch._C._get_tracing_state().graph()
-        self._calls.append(_Call(cls, user_location(), graph))  # the caller of .apply
-        if self.how == "refuse":
+        location = user_location()  # the caller of .apply
+        self._calls.append(_Call(cls, location, graph))
+        if self.how == "inline":
+            return _forward(cls, args, kwargs)
+        try:
             return _torch_apply(cls, args, kwargs)  # recorded as prim::PythonOp
-        return _forward(cls, args, kwargs)
+        except Exception as e:
+            # torch's tracer can fail recording it (reentrant checkpointing: "unordered_map::at");
+            # the error stays the traced code's, with a note on the way through.
+            at = f" at {location}" if location else ""
+            _add_note(
+                e,
+                f"jittrace: raised by the custom autograd Function {_dotted(cls)}{at} while "
+                "torch's tracer recorded it as a Python call (prim::PythonOp), which a saved "
+                "file could not hold anyway; autograd_functions='inline' traces its forward as "
+                "ordinary operations",
+            )
+            raise
 
 
 def check(api: str, traces: Sequence[Any], what: Any) -> None:
@@ -140,6 +155,14 @@ def check(api: str, traces: Sequence[Any], what: Any) -> None:
     scope: autograd_functions | None = getattr(_local, "scope", None)
     if scope is not None:
         scope.check(api, traces, what)
+
+
+def _add_note(e: BaseException, note: str) -> None:
+    """``e.add_note(note)`` (Python 3.11; on 3.10 the note is kept but not shown)."""
+    if sys.version_info >= (3, 11):
+        e.add_note(note)
+    else:
+        setattr(e, "__notes__", [*getattr(e, "__notes__", ()), note])  # noqa: B010
 
 
 def _refusal(api: str, what: str, mode: str | None, cls: type, location: str) -> str:
