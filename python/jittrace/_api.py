@@ -30,6 +30,7 @@ def jit_trace(
     report: bool | ReportOptions = False,
     record_source_locations: bool = False,
     guards: bool = True,
+    autograd_functions: str = "refuse",
     **unknown: NoReturn,
 ) -> torch.jit.ScriptFunction[Any, Any] | TracedFunction | torch.jit.ScriptModule:
     """Traces a function, or the ``forward`` of a module, into TorchScript.
@@ -96,6 +97,14 @@ def jit_trace(
             and raises ``torch.jit.Error`` naming the line when it differs, instead of silently
             computing the traced path (see the README's "Guards"). A trace with no such value
             is unchanged. ``False`` turns them off.
+        autograd_functions: What a trace does with a custom ``torch.autograd.Function``
+            (``SomeFunction.apply``), which the tracer records as a Python call that runs in
+            memory but cannot be saved or run from C++: ``"refuse"`` (the default) raises
+            ``InputError`` at trace time naming the Function, method, mode and line;
+            ``"inline"`` traces its ``forward`` as ordinary operations, so the file saves and
+            runs anywhere, with its custom ``backward`` replaced by autograd of those
+            operations (a straight-through estimator's gradient becomes autograd's); the
+            report lists each Function traced through.
         record_source_locations: Stamp graph nodes with the Python source line that created
             them (as ``torch.jit.trace`` does). Off by default: it makes tracing about a third
             slower.
@@ -134,7 +143,14 @@ def jit_trace(
     if isinstance(func, torch.jit.ScriptModule):
         return already_scripted(func)
     options = Options.of(
-        api, strict, respect_mode, record_source_locations, check_tolerance, report, guards
+        api,
+        strict,
+        respect_mode,
+        record_source_locations,
+        check_tolerance,
+        report,
+        guards,
+        autograd_functions,
     )
     target, method = Target.of(api, func)
     checks = [
@@ -162,6 +178,7 @@ def jit_trace_module(
     report: bool | ReportOptions = False,
     record_source_locations: bool = False,
     guards: bool = True,
+    autograd_functions: str = "refuse",
     **method_inputs: Any,
 ) -> torch.jit.ScriptModule:
     """Traces methods of a module into a ``torch.jit.ScriptModule``.
@@ -200,7 +217,8 @@ def jit_trace_module(
             every traced mode (eval first; each call under one fixed seed for both); a mismatch
             raises ``TraceCheckError`` naming the method, mode, output path and largest
             difference.
-        check_tolerance, report, record_source_locations, guards: See ``jit_trace``; each
+        check_tolerance, report, record_source_locations, guards, autograd_functions: See
+            ``jit_trace``; each
             traced method, mode and variant has its own guards; the report
             covers every traced method in every traced mode, and ``probe_sizes`` traces again
             in the module's current mode.
@@ -228,7 +246,14 @@ def jit_trace_module(
     """
     api = "jit_trace_module"
     options = Options.of(
-        api, strict, respect_mode, record_source_locations, check_tolerance, report, guards
+        api,
+        strict,
+        respect_mode,
+        record_source_locations,
+        check_tolerance,
+        report,
+        guards,
+        autograd_functions,
     )
     target = Target.of_module(api, mod)
     for name in method_inputs:

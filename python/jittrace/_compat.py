@@ -36,6 +36,7 @@ def trace(
     respect_mode: bool = False,
     record_source_locations: bool = False,
     guards: bool = True,
+    autograd_functions: str = "refuse",
 ) -> torch.jit.ScriptFunction[Any, Any] | TracedFunction | torch.jit.ScriptModule:
     """``torch.jit.trace``, on jittrace: change ``torch.jit.trace(`` to ``jittrace.trace(``.
 
@@ -75,7 +76,14 @@ def trace(
         raise InputError(f"[{api}] give example_inputs or example_kwarg_inputs")
     # torch.jit.trace's check_tolerance is the checks' rtol.
     options = Options.of(
-        api, strict, respect_mode, record_source_locations, check_tolerance, False, guards
+        api,
+        strict,
+        respect_mode,
+        record_source_locations,
+        check_tolerance,
+        False,
+        guards,
+        autograd_functions,
     )
     target, method = Target.of(api, func)
     args = () if example_inputs is None else _as_args(example_inputs)
@@ -107,6 +115,7 @@ def trace_module(
     respect_mode: bool = False,
     record_source_locations: bool = False,
     guards: bool = True,
+    autograd_functions: str = "refuse",
 ) -> torch.jit.ScriptModule:
     """``torch.jit.trace_module``, on jittrace: ``inputs`` maps method names to example inputs
     (a tuple of positional arguments, or one tensor), or to dicts of keyword inputs with
@@ -123,7 +132,14 @@ def trace_module(
     _optimize_does_nothing(optimize)
     # torch.jit.trace's check_tolerance is the checks' rtol.
     options = Options.of(
-        api, strict, respect_mode, record_source_locations, check_tolerance, False, guards
+        api,
+        strict,
+        respect_mode,
+        record_source_locations,
+        check_tolerance,
+        False,
+        guards,
+        autograd_functions,
     )
     target = Target.of_module(api, mod)
     if not isinstance(inputs, Mapping):

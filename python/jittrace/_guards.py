@@ -195,7 +195,7 @@ def _used_as_traced(tensor: torch.Tensor, nodes: list[Any]) -> bool:
     tensor with its traced value, directly or through a scalar conversion (which may have been
     recorded before the conversion)."""
     try:
-        value = torch._C._get_value_trace(tensor).unique()
+        value = torch._C._get_value_trace(tensor).unique()  # type: ignore[attr-defined]
     except RuntimeError:  # not traced
         return False
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import InputError
+from ._functions import how_of
 
 __all__ = ["KINDS", "Options", "ReportOptions", "Tolerance", "unknown_option"]
 
@@ -156,6 +157,8 @@ class Options:
         tolerance: Of the checks.
         report: None, or what the report does.
         guards: Guard every value the traced code takes from a traced tensor.
+        autograd_functions: ``"refuse"`` or ``"inline"``: what a trace does with custom
+            autograd Functions (see jittrace._functions).
     """
 
     api: str
@@ -165,6 +168,7 @@ class Options:
     tolerance: Tolerance = _DEFAULT_TOLERANCE
     report: ReportOptions | None = None
     guards: bool = True
+    autograd_functions: str = "refuse"
 
     @classmethod
     def of(
@@ -176,6 +180,7 @@ class Options:
         check_tolerance: object = None,
         report: object = False,
         guards: object = True,
+        autograd_functions: object = "refuse",
     ) -> Options:
         """The options as the public functions take them (in this order), checked."""
         if (
@@ -185,6 +190,7 @@ class Options:
             and check_tolerance is None
             and report is False
             and guards is True
+            and autograd_functions == "refuse"
         ):  # the common call, made once per api
             found = _DEFAULTS.get(api)
             if found is None:
@@ -198,6 +204,7 @@ class Options:
             Tolerance.of(api, check_tolerance),
             ReportOptions.of(api, report),
             _flag(api, "guards", guards),
+            how_of(api, autograd_functions),
         )
 
 

@@ -23,11 +23,12 @@ from typing import Any, TypeAlias, cast
 import torch
 from torch import nn
 
-from . import _C, _report
+from . import _C, _functions, _report
 from ._arguments import Plan, argument_names, plan, signature_of, variant_overrides
 from ._check import Call, Checker
 from ._devices import following_devices
 from ._errors import InputError, warn_from_caller
+from ._functions import InlinedFunction
 from ._guards import Guard, guarding, settle
 from ._interface import Interface, Trace, TracedFunction, TraceInfo, attach, info_of, install
 from ._options import Options
@@ -201,8 +202,9 @@ def run(
     checker = Checker(options.tolerance) if checks or options.report is not None else None
     caught: list[Any] = []
     guards: list[Guard] = []
+    inlined: list[InlinedFunction] = []
     traced, traces, plans = _trace(
-        target, calls, options, variants, checks, hints, checker, caught, guards
+        target, calls, options, variants, checks, hints, checker, caught, guards, inlined
     )
     if options.report is None:
         return traced
@@ -211,7 +213,7 @@ def run(
 
     def retrace(grown: Mapping[str, Call]) -> Mapping[str, Sequence[Trace]]:
         again = dataclasses.replace(options, respect_mode=False, report=None)
-        _, traces, _ = _trace(target, grown, again, variants, (), hints, None, [], [])
+        _, traces, _ = _trace(target, grown, again, variants, (), hints, None, [], [], [])
         return _by_method(target, traces)
 
     mode = None if target.module is None else ("train" if target.module.training else "eval")
@@ -224,6 +226,7 @@ def run(
         mode=mode,
         warnings=caught,
         guards=guards,
+        functions=inlined,
         checks=checker.results,
         seconds=time.perf_counter() - started,
     )
@@ -242,8 +245,10 @@ def _trace(
     checker: Checker | None,
     caught: list[Any],
     guards: list[Guard],
+    inlined: list[InlinedFunction],
 ) -> tuple[Traced, list[Trace], dict[str, Plan]]:
-    """The trace itself: `caught` collects the warnings (with a report), `guards` the guards."""
+    """The trace itself: `caught` collects the warnings (with a report), `guards` the guards,
+    `inlined` the custom autograd Functions traced through."""
     api = options.api
     tracing = [""]  # the method being traced, for guard messages (set by its callable)
     if not calls:
@@ -285,11 +290,13 @@ def _trace(
         _report.recording_warnings(caught) if reporting else _NOTHING,
         following_devices(stamp=reporting),
         guarding(describe) if options.guards else _NOTHING as found,
+        _functions.autograd_functions(options.autograd_functions) as functions,
     ):
         if target.module is None:
             traced, traces = _trace_function(target, plans[FUNCTION], options, checks, checker)
         else:
             traced, traces = _trace_module(target, plans, options, checks, checker)
+    inlined.extend(functions.inlined)
     if found:
         guards.extend(found)
         info = info_of(traced)
@@ -323,6 +330,7 @@ def _trace_function(
         plan.specs(), _dotted_name(func), False, options.record_source_locations
     )
     traces = [Trace(*r) for r in records]
+    _functions.check(options.api, traces, target.what)  # [autograd-fn] before any check runs
     info = TraceInfo(
         "function",
         lambda: {FUNCTION: Interface.of(plan, traces)},
@@ -368,6 +376,7 @@ def _trace_module(
 
     def finish(cpp: torch._C.ScriptModule, records: Sequence[Any]) -> None:
         traces = [Trace(*r) for r in records]
+        _functions.check(api, traces, target.what)  # [autograd-fn] before any check runs
 
         def interfaces() -> dict[str, Interface]:
             return {

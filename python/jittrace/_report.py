@@ -33,6 +33,7 @@ from torch.jit._trace import TracerWarning
 from . import _C
 from ._check import Call, CheckResult
 from ._errors import TraceReportError, user_frame
+from ._functions import InlinedFunction
 from ._guards import Guard
 from ._interface import Trace
 from ._options import KINDS, ReportOptions
@@ -152,6 +153,9 @@ class TraceReport:
         guards: Values the traced code took from traced tensors, each checked on every call
             by a guard in the graph (``jittrace.Guard``: method, mode, kind, traced value,
             line). Facts: the trace depends on these values.
+        functions: Custom autograd Functions whose forward was traced as ordinary operations
+            (``autograd_functions="inline"``): their custom backward is replaced by autograd
+            of those operations.
         specialized: Input dimensions baked into the trace as constants: candidates read from
             the graph (``found_by="graph"``, often sizes the model fixes anyway), or facts
             confirmed by tracing again (``found_by="retrace"``, with ``probe_sizes``).
@@ -170,6 +174,7 @@ class TraceReport:
 
     warnings: tuple[TracerWarningFinding, ...] = ()
     guards: tuple[Guard, ...] = ()
+    functions: tuple[InlinedFunction, ...] = ()
     specialized: tuple[SpecializedSize, ...] = ()
     devices: tuple[DeviceConstant, ...] = ()
     random: tuple[RandomOp, ...] = ()
@@ -181,6 +186,13 @@ class TraceReport:
         `facts_only`, specialised sizes read from the graph (candidates) are left out: what
         ``fail_on`` acts on."""
         lines: list[str] = []
+        if not facts_only:  # information, never an error
+            for f in self.functions:
+                lines.append(
+                    f"{f.method}{_modes((f.mode,) if f.mode else ())}: autograd Function "
+                    f"{f.function} at {f.location or '?'} traced through: its forward as "
+                    "operations, its backward by autograd of them"
+                )
         if "guards" in kinds:
             for g in self.guards:
                 lines.append(
@@ -220,6 +232,7 @@ class TraceReport:
         return {
             "warnings": [asdict(w) for w in self.warnings],
             "guards": [_guard_dict(g) for g in self.guards],
+            "functions": [asdict(f) for f in self.functions],
             "specialized": [{**asdict(s), "ops": list(s.ops)} for s in self.specialized],
             "devices": [{**asdict(d), "modes": list(d.modes)} for d in self.devices],
             "random": [{**asdict(r), "modes": list(r.modes)} for r in self.random],
@@ -281,6 +294,8 @@ class Observed:
         mode: The mode a module is in (probes trace that one); None for a function.
         warnings: The warnings recorded while tracing (see recording_warnings).
         guards: The guards the traces got.
+        functions: The custom autograd Functions traced through (``autograd_functions=
+            "inline"``).
         checks: The results of the checks.
         seconds: How long tracing and checking took.
     """
@@ -293,6 +308,7 @@ class Observed:
     mode: str | None
     warnings: Sequence[_Caught]
     guards: Sequence[Guard]
+    functions: Sequence[InlinedFunction]
     checks: Sequence[CheckResult]
     seconds: float
 
@@ -309,6 +325,7 @@ def observe(seen: Observed, options: ReportOptions, retrace: Retrace) -> TraceRe
     report = TraceReport(
         warnings=_warnings(seen.warnings),
         guards=tuple(seen.guards),
+        functions=tuple(seen.functions),
         checks=tuple(seen.checks),
         **_from_graphs(seen),
     )

@@ -304,6 +304,7 @@ def _trace(args: argparse.Namespace, progress: Progress, record: TraceRecord) ->
         tolerance=tolerance,
         report=ReportOptions(fail_on=fail_on, probe_sizes=args.probe_sizes),
         guards=not args.no_guards,
+        autograd_functions=args.autograd_functions,
     )
     target = Target.of_module(api, model) if is_module else Target(function=model)
     key = "forward"
@@ -504,6 +505,13 @@ def _parser() -> argparse.ArgumentParser:
         "with --mode train)",
     )
     trace.add_argument("--no-strict", action="store_true", help="allow list and dict outputs")
+    trace.add_argument(
+        "--autograd-functions",
+        choices=["refuse", "inline"],
+        default="refuse",
+        help="custom autograd Functions: refuse them (default), or trace their forward as "
+        "operations (their backward then becomes autograd's)",
+    )
     trace.add_argument(
         "--no-guards",
         action="store_true",
