@@ -66,7 +66,12 @@ def test_the_signature_is_torchs_plus_jittraces_keywords():
     assert [ours[n].default for n in theirs if n != "_compilation_unit"] == [
         theirs[n].default for n in theirs if n != "_compilation_unit"
     ]
-    assert list(ours)[len(theirs) :] == ["respect_mode", "record_source_locations", "guards"]
+    assert list(ours)[len(theirs) :] == [
+        "respect_mode",
+        "record_source_locations",
+        "guards",
+        "autograd_functions",
+    ]
     module_ours = inspect.signature(jittrace.trace_module).parameters
     module_theirs = inspect.signature(torch.jit.trace_module).parameters
     assert list(module_ours)[: len(module_theirs)] == list(module_theirs)

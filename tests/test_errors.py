@@ -564,12 +564,13 @@ CASES = [
          lambda: jit_trace_module(Small(), forward=X, strcit=False), jittrace.InputError,
          r"^\[jit_trace_module\] 'strcit' is neither an option nor a method of Small; did you "
          r"mean 'strict'\? \(options: strict, respect_mode, example_kwarg_inputs, variants, "
-         r"check_inputs, check_tolerance, report, record_source_locations, guards; methods: "
+         r"check_inputs, check_tolerance, report, record_source_locations, guards, "
+         r"autograd_functions; methods: "
          r"forward, decode\)$"),
     case("mistyped-option", lambda: jit_trace(identity, X, strcit=False), jittrace.InputError,
          r"^\[jit_trace\] 'strcit' is not an option; did you mean 'strict'\? \(options: "
          r"strict, respect_mode, example_kwarg_inputs, variants, check_inputs, check_tolerance, "
-         r"report, record_source_locations, guards\)$"),
+         r"report, record_source_locations, guards, autograd_functions\)$"),
     case("unknown-option", lambda: jit_trace(identity, X, speed=3), jittrace.InputError,
          r"^\[jit_trace\] 'speed' is not an option \(options: strict, "),
     case("option-of-0.1", lambda: jit_trace(identity, X, atol=1e-3), jittrace.InputError,

@@ -354,6 +354,7 @@ def test_report_as_json_and_text():
     assert set(data) == {
         "warnings",
         "guards",
+        "functions",
         "specialized",
         "devices",
         "random",
