@@ -290,13 +290,18 @@ def _traced_call(
 _NUMBER_OPS = frozenset(
     f"aten::{op}"
     for op in (
-        "add sub rsub mul div reciprocal floor_divide remainder pow neg positive abs "
-        "eq ne lt le gt ge __and__ __or__ __xor__ __lshift__ __rshift__ bitwise_not "
-        "bitwise_and bitwise_or bitwise_xor"
-    ).split()
+        *("add", "sub", "rsub", "mul", "div", "reciprocal", "floor_divide", "remainder", "pow"),
+        *("neg", "positive", "abs", "eq", "ne", "lt", "le", "gt", "ge"),
+        *("__and__", "__or__", "__xor__", "__lshift__", "__rshift__"),
+        *("bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor"),
+    )
 )
-_NUMBER_DTYPES = {torch.int64: "int", torch.bool: "bool", torch.float32: "float"}
-_NUMBER_DTYPES[torch.float64] = "float"
+_NUMBER_DTYPES = {
+    torch.int64: "int",
+    torch.bool: "bool",
+    torch.float32: "float",
+    torch.float64: "float",
+}
 
 
 def traced_number(tensor: torch.Tensor) -> str | None:
@@ -315,7 +320,7 @@ def traced_number(tensor: torch.Tensor) -> str | None:
     kind = _NUMBER_DTYPES.get(tensor.dtype)
     if kind is None or not torch._C._get_tracing_state():
         return None
-    stack = [torch._C._get_value_trace(tensor)]
+    stack = [torch._C._get_value_trace(tensor)]  # type: ignore[attr-defined]  # no stub
     seen: set[int] = set()
     sized = False
     while stack:

@@ -542,7 +542,9 @@ class _Codegen:
             if child.empty:  # dropped: it must match, else the whole node passes through
                 if child.leaf is not None and child.leaf[0] == "fixed":
                     same = self.const(_same, "f")
-                    lines.append(f"    if not {same}({expr}, {self.const(child.leaf[2])}): return v")
+                    lines.append(
+                        f"    if not {same}({expr}, {self.const(child.leaf[2])}): return v"
+                    )
                 else:
                     lines.append(f"    if {expr} is not None: return v")
             elif node.form == "dict":
