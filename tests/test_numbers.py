@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import NamedTuple
 
 import jittrace
@@ -168,6 +169,16 @@ def test_structures_round_trip_number_and_fixed_leaves():
     rebuilt = loaded.from_script(script)
     assert type(rebuilt) is Sized and type(rebuilt.n) is int and rebuilt.n == 2
     assert len(script) == 2  # the tensor and the number; the constants are dropped
+
+
+def test_fixed_numbers_that_json_cannot_hold_round_trip():
+    value = (torch.ones(1), math.inf, -math.inf, math.nan, 1e300)
+    structure, _ = Structure.of_output(value, lambda t: None)
+    data = structure.to_json()
+    text = json.dumps(data, allow_nan=False)  # as jittrace.save writes the manifest
+    rebuilt = Structure.from_json(json.loads(text)).from_script((torch.ones(1),))
+    assert rebuilt[1:3] == (math.inf, -math.inf) and math.isnan(rebuilt[3])
+    assert rebuilt[4] == 1e300
 
 
 def test_the_check_compares_numbers_by_value():

@@ -40,6 +40,7 @@ import functools
 import importlib
 import json
 import keyword
+import math
 import reprlib
 import sys
 from collections.abc import Callable, Mapping
@@ -94,7 +95,10 @@ def _leaf_to_json(leaf: _Leaf) -> Any:
     if leaf[0] == "number":
         return {"number": leaf[1]}
     if leaf[0] == "fixed":
-        return {"fixed": leaf[2]}
+        value = leaf[2]
+        if type(value) is float and not math.isfinite(value):  # not JSON: spelled as a string
+            return {"fixed": repr(value), "type": "float"}
+        return {"fixed": value}
     return {"object": leaf[1]}
 
 
@@ -110,6 +114,8 @@ def _leaf_from_json(data: Any) -> _Leaf:
         return ("number", data["number"])
     if isinstance(data, dict) and "fixed" in data:
         value = data["fixed"]
+        if data.get("type") == "float" and value in ("inf", "-inf", "nan"):
+            value = float(value)
         if type(value) not in _NUMBER_TYPES.values():
             raise ValueError(f"not a fixed number leaf: {data!r}")
         return ("fixed", type(value).__name__, value)
