@@ -664,8 +664,11 @@ class Structure:
         cls_ = type(value)
         if cls_ is torch.Tensor:
             kind = number(value)
-            leaf = _TENSOR if kind is None else ("number", kind)
-            return _structure(_LEAF_SPEC, (leaf,)), value
+            bare = _BARE.get(kind)
+            if bare is None:
+                leaf = _TENSOR if kind is None else ("number", kind)
+                bare = _BARE[kind] = _structure(_LEAF_SPEC, (leaf,))
+            return bare, value
         if (
             (cls_ is tuple or cls_ is list)
             and value
@@ -818,6 +821,7 @@ class Structure:
 
 _PLAIN: dict[tuple[type, int], Structure] = {}
 _LEAF_SPEC: Final = pytree.tree_flatten(0)[1]
+_BARE: dict[str | None, Structure] = {}  # a bare tensor (None) or number, by type name
 
 
 def _leaves_match(a: _Leaf, b: _Leaf) -> bool:
