@@ -2,6 +2,7 @@
 # torch 2.13.0 (the CPU build), the build tools, and jittrace itself (incremental rebuilds).
 #   make demo    - trace jittrace's built-in model and show train/eval surviving save + load
 #   make test    - build everything and run the whole test suite (Python and C++)
+#   make test-deprecations - the suite with jittrace's own deprecation warnings as errors
 #   make lint    - ruff, clang-format, mypy (strict) and stubtest of _C.pyi (make -k lint: all)
 #   make bench   - run the benchmark suite against torch.jit.trace
 #   make sanitize - build the C++ core and its tests with ASan + UBSan and run them
@@ -19,7 +20,7 @@ TOOLS := "scikit-build-core>=0.10" "cmake>=3.21" ninja "nlohmann-json>=3.12,<4" 
 # commit of its own rather than break an unrelated one.
 LINT_TOOLS := "ruff==0.17.6" "mypy==2.4.1" "clang-format==23.1.5"
 
-.PHONY: demo test lint lint-ruff lint-ruff-format lint-clang-format lint-mypy lint-stubtest \
+.PHONY: demo test test-deprecations lint lint-ruff lint-ruff-format lint-clang-format lint-mypy lint-stubtest \
   bench bench-quick sanitize install clean
 
 # Re-run when this file changes (a new tool): venv creation and pip are idempotent.
@@ -40,6 +41,11 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+# The suite again with DeprecationWarning and FutureWarning from jittrace's own code as errors
+# (see tests/conftest.py): ready for torch.jit's deprecations becoming errors.
+test-deprecations: install
+	JITTRACE_DEPRECATIONS_AS_ERRORS=1 $(PY) -m pytest -q
 
 # Each part fails the target; `make -k lint` runs every part and then fails if any failed.
 lint: lint-ruff lint-ruff-format lint-clang-format lint-mypy lint-stubtest

@@ -9,6 +9,19 @@ from pathlib import Path
 import cppbuild
 import pytest
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With JITTRACE_DEPRECATIONS_AS_ERRORS=1 (CI's second run), a DeprecationWarning or
+    FutureWarning issued from jittrace's own code is an error: torch.jit's deprecation warnings
+    may become errors (pytorch PR 189705), and jittrace must not call what torch deprecates.
+    Tests that call torch.jit.* themselves, as a baseline, are not affected: their warnings are
+    issued from the test's module, not jittrace's (the pyproject filters still ignore them)."""
+    if os.environ.get("JITTRACE_DEPRECATIONS_AS_ERRORS") == "1":
+        for category in ("DeprecationWarning", "FutureWarning"):
+            # An ini line, so the module is a regular expression: jittrace and its submodules.
+            config.addinivalue_line("filterwarnings", f"error::{category}:jittrace")
+
+
 # Fixture name -> the C++ project it needs.
 _CPP_FIXTURES = {"cpp_tests": "cpp", "cpp_example": "example", "readme_app": "readme_app"}
 

@@ -153,7 +153,7 @@ def _stages(target: str, label: str, verified: list[str], check: str = "") -> st
             "models.py:Net",
             "--input torch.randn(5,8) --check torch.randn(7,8)",
             lambda ns: ns["Net"](),
-            "forward traced in train and eval mode, starts in train mode",
+            "forward traced in train and eval mode, starts in eval mode",
             _stages(
                 "models.py:Net",
                 "forward [train+eval]",
@@ -188,7 +188,7 @@ def _stages(target: str, label: str, verified: list[str], check: str = "") -> st
             "torch.nn:ReLU",
             "--input torch.randn(3)",
             lambda ns: torch.nn.ReLU(),
-            "forward traced in train and eval mode, starts in train mode",
+            "forward traced in train and eval mode, starts in eval mode",
             _stages("torch.nn:ReLU", "forward [train+eval]", ["forward [eval]", "forward [train]"]),
             ["evalforward", "forward", "trainforward"],
             [("eval", "forward"), ("train", "forward")],
@@ -390,14 +390,17 @@ def _after(target: str, *, built: bool) -> str:
             1,
             _after("models.py:returns_none", built=True)
             + "jittrace trace: failed: TraceError: [jit_trace] the traced function returned None "
-            "at output; outputs must be tensors, or tuples, lists and dicts of tensors\n",
+            "at output; outputs must be tensors, or tuples, lists and dicts of tensors (Only "
+            "tensors, lists, tuples of tensors, or dictionary of tensors can be output from "
+            "traced functions)\n",
             id="trace-fails",
         ),
         pytest.param(
             "trace models.py:as_dict --input torch.ones(1)",
             1,
             _after("models.py:as_dict", built=True)
-            + "jittrace trace: failed: TraceError: [jit_trace] as_dict returned a dict at output; "
+            + "jittrace trace: failed: TraceError: [jit_trace] as_dict returned a dict at output "
+            "(Encountering a dict at the output of the tracer); "
             "with strict=True a dict output is refused, since its keys could depend on the "
             "inputs: return a namedtuple or a dataclass (jittrace gives it back as such), or pass "
             "strict=False\n",
@@ -531,7 +534,7 @@ def net_file(run_cli, models, tmp_path) -> Path:
 
 
 NET_SUMMARY = r"""net\.pt: (?P<type>__torch__\._jittrace_target_\d+\.Net)
-modes: train and eval kept for forward; starts in train mode
+modes: train and eval kept for forward; starts in eval mode
 methods:
   trainforward\((?P=type) self, Tensor x\) -> Tensor    \[\d+ nodes\]
   evalforward\((?P=type) self, Tensor x\) -> Tensor    \[\d+ nodes\]
@@ -560,7 +563,7 @@ def test_inspect_json(run_cli, net_file):
         assert method["schema"] == f"{name}({type_name} self, Tensor x) -> Tensor"
         assert method["graph_nodes"] > 0
     assert info == {
-        "training": True,
+        "training": False,
         "both_modes": ["forward"],
         "parameters": {"count": 4, "elements": 44, "bytes": 176},
         "buffers": {"count": 3, "elements": 9, "bytes": 40},
@@ -695,7 +698,7 @@ def test_console_script_traces_a_file_that_torch_loads(models, eager, tmp_path):
     assert result.returncode == 0, result.stderr
     size = (tmp_path / "net.pt").stat().st_size / 1024
     assert result.stdout == (
-        f"saved net.pt ({size:.1f} KB): forward traced in train and eval mode, starts in train "
+        f"saved net.pt ({size:.1f} KB): forward traced in train and eval mode, starts in eval "
         "mode; reloaded and verified against eager\n"
     )
     assert _untimed(result.stderr).endswith(
@@ -930,3 +933,42 @@ def test_optimize_writes_an_inference_file(run_cli, report_models, tmp_path):
     x = torch.randn(3, 3, 8, 8)
     with torch.no_grad():
         assert torch.allclose(loaded(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("options", "training", "message"),
+    [
+        ("", False, "starts in eval mode"),
+        ("--start-mode train", True, "starts in train mode"),
+        ("--mode train", True, "starts in train mode"),
+    ],
+)
+def test_the_saved_file_starts_in_eval_mode_unless_asked(
+    run_cli, models, tmp_path, options, training, message
+):
+    result = run_cli(
+        "trace", "models.py:Net", "-o", "net.pt", "--input", "torch.randn(5, 8)", *options.split()
+    )
+    assert result.code == 0, result.err
+    assert message in result.out
+    loaded = torch.jit.load(str(tmp_path / "net.pt"))
+    assert {m.training for m in loaded.modules()} == {training}
+
+
+def test_start_mode_must_be_traced(run_cli, models):
+    result = run_cli(
+        "trace",
+        "models.py:Net",
+        "-o",
+        "net.pt",
+        "--input",
+        "torch.randn(5, 8)",
+        "--mode",
+        "train",
+        "--start-mode",
+        "eval",
+    )
+    assert result.code == 2
+    assert result.err.endswith(
+        "jittrace trace: error: --start-mode eval: only train mode is traced (--mode train)\n"
+    )

@@ -42,7 +42,10 @@ REGISTER = (
 IN_A_TENSOR_ARGUMENT = (
     r" \(a constant must be a whole argument, not part of one that holds tensors\)"
 )
-NOT_AN_OUTPUT = r"; outputs must be tensors, or tuples, lists and dicts of tensors"
+NOT_AN_OUTPUT = (
+    r"; outputs must be tensors, or tuples, lists and dicts of tensors \(Only tensors, lists, "
+    r"tuples of tensors, or dictionary of tensors can be output from traced functions\)"
+)
 LARGEST_1 = r"largest absolute difference 1 \(rtol=1e-05, atol=1e-05\)$"
 
 
@@ -305,13 +308,6 @@ CASES = [
          r"^\[jit_trace\] func must be a callable or an nn\.Module, not NoneType$"),
     case("func-list", lambda: jit_trace([torch.relu], X), jittrace.InputError,
          r"^\[jit_trace\] func must be a callable or an nn\.Module, not list$"),
-    case("func-script-function", lambda: jit_trace(jit_trace(identity, X), X), jittrace.InputError,
-         r"^\[jit_trace\] func is already TorchScript \(ScriptFunction\) and needs no tracing; "
-         r"to trace it as part of a larger model, call it from the traced code$"),
-    case("func-traced-module", lambda: jit_trace(jit_trace(Small(), torch.randn(2, 3)), X),
-         jittrace.InputError,
-         r"^\[jit_trace\] func is already TorchScript \(RecursiveScriptModule\) and needs no "
-         r"tracing"),
     case("func-bound-to-a-module-but-not-its-method",
          lambda: jit_trace(types.MethodType(add, Small()), X), jittrace.InputError,
          r"^\[jit_trace\] add is bound to a Small but is not its method 'add'; trace it with "
@@ -456,7 +452,8 @@ CASES = [
          jittrace.InputError,
          r"^\[jit_trace\] mod\.fc has a backward hook \(register_full_backward_hook\); "
          r"TorchScript has no backward hooks and a trace would drop it: remove it before "
-         r"tracing, as torch\.jit\.trace also requires$"),
+         r"tracing, as torch\.jit\.trace also requires \(Modules that have backward hooks "
+         r"assigned can't be compiled\)$"),
     case("backward-hook", lambda: jit_trace(with_hook("register_backward_hook"), X),
          jittrace.InputError, r"^\[jit_trace\] mod\.fc has a backward hook "
          r"\(register_backward_hook\)"),
@@ -503,8 +500,8 @@ CASES = [
          r"tensors\)$"),
     case("returns-dict-under-strict", lambda: jit_trace(lambda x: (x, {"a": x}), X),
          jittrace.TraceError,
-         r"^\[jit_trace\] <lambda>.<locals>.<lambda> returned a dict at output\[1\]; with "
-         r"strict=True a dict "
+         r"^\[jit_trace\] <lambda>.<locals>.<lambda> returned a dict at output\[1\] \(Encountering "
+         r"a dict at the output of the tracer\); with strict=True a dict "
          r"output is refused, since its keys could depend on the inputs: return a namedtuple or "
          r"a dataclass \(jittrace gives it back as such\), or pass strict=False$"),
     case("returns-a-captured-tensor", lambda: jit_trace(lambda x: CAPTURED, X),
@@ -518,14 +515,17 @@ CASES = [
          r"output" + NOT_AN_OUTPUT + "$"),
     case("module-returns-dict-under-strict", lambda: jit_trace(ReturnsDict(), X),
          jittrace.TraceError,
-         r"^\[jit_trace\] ReturnsDict\.forward returned a dict at output; with strict=True"),
+         r"^\[jit_trace\] ReturnsDict\.forward returned a dict at output \(Encountering a dict at "
+         r"the output of the tracer\); with strict=True"),
 
     # ---- What the traced code reads and calls ------------------------------------------------
     case("reads-a-captured-tensor-requiring-grad",
          lambda: jit_trace(lambda x: x * CAPTURED_REQUIRING_GRAD, X), jittrace.TraceError,
          r"^\[jit_trace\] the traced code read a tensor that requires grad and is neither an "
          r"example input nor a parameter or buffer of the traced module \(a tensor captured from "
-         r"an enclosing scope\?\); pass it as an input, register it on the module, or detach\(\) "
+         r"an enclosing scope\?\), and a trace cannot keep it \(Cannot insert a Tensor that "
+         r"requires grad as a constant\); pass it as an input, register it on the module, or "
+         r"detach\(\) "
          r"it$"),
     case("module-reads-a-tensor-attribute-requiring-grad",
          lambda: jit_trace(ReadsGradTensorAttribute(), X), jittrace.TraceError,

@@ -240,3 +240,29 @@ def test_saving_checks_the_manifest_it_writes(tmp_path):
     with pytest.raises(jittrace.InputError, match=r"^\[save\]: the manifest is not valid JSON"):
         jittrace._C.save(traced, str(tmp_path / "f.pt"), GOOD[:-1] + ', "x": NaN}', {})
     assert not (tmp_path / "f.pt").exists()
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_save_in_a_mode_leaves_the_module_in_memory_as_it_was(tmp_path, mode):
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.5))
+    traced = jittrace.jit_trace(net.train(mode == "eval"), torch.randn(2, 4))
+    flags = [m.training for m in traced.modules()]
+    jittrace.save(traced, tmp_path / "m.pt", mode=mode)
+    assert [m.training for m in traced.modules()] == flags
+    for loaded in (jittrace.load(tmp_path / "m.pt"), torch.jit.load(str(tmp_path / "m.pt"))):
+        assert {m.training for m in loaded.modules()} == {mode == "train"}
+    x = torch.randn(3, 4)
+    same = torch.equal(torch.jit.load(str(tmp_path / "m.pt"))(x), net.eval()(x))
+    assert same == (mode == "eval")  # a server running the file gets no dropout in eval mode
+
+
+def test_save_mode_errors(tmp_path):
+    traced = jittrace.jit_trace(torch.nn.Linear(2, 2), torch.randn(1, 2))
+    with pytest.raises(
+        jittrace.InputError, match=r"^\[save\] mode must be 'train', 'eval' or None"
+    ):
+        jittrace.save(traced, tmp_path / "m.pt", mode="inference")
+    function = jittrace.jit_trace(torch.relu, torch.randn(2))
+    with pytest.raises(jittrace.InputError, match=r"a traced function has no mode to save$"):
+        jittrace.save(function, tmp_path / "f.pt", mode="eval")
+    assert not (tmp_path / "f.pt").exists()

@@ -94,7 +94,11 @@ def test_two_arguments_returning_a_list():
 
 
 def test_list_output_under_strict_warns_as_libtorch_does():
-    with pytest.warns(torch.jit.TracerWarning, match=r"returned a list at output; the trace fixes"):
+    with pytest.warns(
+        torch.jit.TracerWarning,
+        match=r"returned a list at output \(Encountering a list at the output of "
+        r"the tracer might cause the trace to be incorrect\): the trace fixes",
+    ):
         traced = jit_trace(lambda x: [x, x * 2], torch.ones(2))
     out = traced(torch.tensor([1.0, 3.0]))
     assert isinstance(out, list) and len(out) == 2

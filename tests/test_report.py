@@ -364,6 +364,7 @@ def test_report_as_json_and_text():
             "max_rel_diff": 0.0,
             "ok": True,
             "inputs": 1,
+            "note": "",
         }
     ]
     text = str(report).splitlines()

@@ -28,9 +28,13 @@ void collect_nodes(const Block* block, std::vector<const Node*>& out) {
   }
 }
 
-// Integer arguments that are not sizes: dim indices, flags, enums, layer hyper-parameters.
+// Integer arguments that are not sizes: dim indices, flags, enums, layer hyper-parameters, and
+// the operands of scalar arithmetic and comparisons (`aten::ne(int a, int b)`: a guard checking
+// a traced value, see guards.cpp, is a fact, not a size baked in).
 bool is_size_like(const std::string& argument) {
-  static const std::set<std::string> not_sizes = {"dtype",
+  static const std::set<std::string> not_sizes = {"a",
+                                                  "b",
+                                                  "dtype",
                                                   "layout",
                                                   "memory_format",
                                                   "pin_memory",

@@ -214,8 +214,9 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Method& meth
       throw TraceError(prefix +
                        "the traced code read a tensor that requires grad and is neither an "
                        "example input nor a parameter or buffer of the traced module (a tensor "
-                       "captured from an enclosing scope?); pass it as an input, register it "
-                       "on the module, or detach() it");
+                       "captured from an enclosing scope?), and a trace cannot keep it (Cannot "
+                       "insert a Tensor that requires grad as a constant); pass it as an input, "
+                       "register it on the module, or detach() it");
     }
     if (fn_threw) throw;
     throw TraceError(prefix + "tracing failed: " + message);

@@ -287,7 +287,9 @@ void bad_input(const std::string& prefix, const Path& path, const std::string& w
 void bad_output(const std::string& prefix, const Path& path, const std::string& what,
                 const std::string& hint) {
   throw TraceError(with_hint(prefix + "the traced function returned " + what + " at " + path.str() +
-                                 "; outputs must be tensors, or tuples, lists and dicts of tensors",
+                                 "; outputs must be tensors, or tuples, lists and dicts of tensors "
+                                 "(Only tensors, lists, tuples of tensors, or dictionary of "
+                                 "tensors can be output from traced functions)",
                              hint));
 }
 

@@ -20,4 +20,7 @@ void init_devices(pybind11::module_& m);
 /// Files for inference: optimize_for_inference.
 void init_inference(pybind11::module_& m);
 
+/// Guards on values taken from traced tensors, and the torch.Tensor methods that add them.
+void init_guards(pybind11::module_& m);
+
 }  // namespace jittrace::python

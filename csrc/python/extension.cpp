@@ -13,4 +13,5 @@ PYBIND11_MODULE(_C, m) {
   jittrace::python::init_findings(m);
   jittrace::python::init_devices(m);
   jittrace::python::init_inference(m);
+  jittrace::python::init_guards(m);
 }

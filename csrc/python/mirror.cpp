@@ -57,8 +57,9 @@ class PythonModule final : public detail::ModuleAccess {
           std::pair{"_global_backward_pre_hooks", "register_module_full_backward_pre_hook"}}) {
       if (py::len(module_py.attr(hooks)) > 0) {
         throw InputError("[" + api_ + "] a global backward hook is registered (" + kind +
-                         "); TorchScript has no backward hooks and a trace would drop it: remove "
-                         "it before tracing");
+                         "); TorchScript has no backward hooks and a trace would drop it (as "
+                         "torch.jit.trace, jittrace refuses modules that have backward hooks "
+                         "assigned): remove it before tracing");
       }
     }
     std::vector<PyObject*> ancestors;
@@ -138,7 +139,8 @@ class PythonModule final : public detail::ModuleAccess {
     if (kind != nullptr) {
       throw InputError("[" + api_ + "] " + path + " has a backward hook (" + kind +
                        "); TorchScript has no backward hooks and a trace would drop it: remove it "
-                       "before tracing, as torch.jit.trace also requires");
+                       "before tracing, as torch.jit.trace also requires (Modules that have "
+                       "backward hooks assigned can't be compiled)");
     }
   }
 

@@ -363,13 +363,16 @@ def strict_check(api: str, what: str, strict: bool) -> Callable[[Structure], Non
             where = f"output{path}"
             if kind == "dict":
                 raise TraceError(
-                    f"[{api}] {what} returned a dict at {where}; with strict=True a dict output "
-                    "is refused, since its keys could depend on the inputs: return a namedtuple "
-                    "or a dataclass (jittrace gives it back as such), or pass strict=False"
+                    f"[{api}] {what} returned a dict at {where} (Encountering a dict at the "
+                    "output of the tracer); with strict=True a dict output is refused, since "
+                    "its keys could depend on the inputs: return a namedtuple or a dataclass "
+                    "(jittrace gives it back as such), or pass strict=False"
                 )
             warnings.warn(
-                f"{what} returned a list at {where}; the trace fixes its length, which could "
-                "depend on the inputs: return a tuple, or pass strict=False to allow this",
+                f"{what} returned a list at {where} (Encountering a list at the output of the "
+                "tracer might cause the trace to be incorrect): the trace fixes its length, "
+                "which could depend on the inputs; return a tuple, or pass strict=False to "
+                "allow this",
                 torch.jit.TracerWarning,  # type: ignore[attr-defined]  # not re-exported
                 stacklevel=2,
             )

@@ -33,8 +33,13 @@ def save(
     traced: Any,
     path: str | os.PathLike[str],
     extra_files: Mapping[str, str | bytes] | None = None,
+    mode: str | None = None,
 ) -> None:
     """Saves a traced function or module, with a manifest of what was traced.
+
+    Servers that load TorchScript (Triton's libtorch backend, a C++ program) run the mode a
+    file was saved in: they never call ``eval()``. Save a module with ``mode="eval"`` for them;
+    a module traced fresh from its constructor is in train mode (dropout on).
 
     The file is an ordinary TorchScript file: ``torch.jit.load`` and C++ ``torch::jit::load``
     read it (structures as tuples and dicts, variants and modes dispatched in TorchScript).
@@ -47,10 +52,14 @@ def save(
         path: Where to write.
         extra_files: Further files to store in the archive, name to content, as
             ``torch.jit.save``'s ``_extra_files`` (read back by ``jittrace.load``).
+        mode: ``"eval"`` or ``"train"``: the mode the saved module starts in (every
+            submodule's flag set so, as ``.eval()`` / ``.train()`` do). The module in memory
+            is left as it was. None (the default) saves the flags as they are.
 
     Raises:
         InputError: `traced` is not TorchScript, an extra file is not ``str``/``bytes`` or is
-            named ``jittrace.json``, or `path` cannot be written.
+            named ``jittrace.json``, `mode` is not ``"train"``/``"eval"`` or is given for a
+            function (which has no mode), or `path` cannot be written.
 
     >>> import torch, jittrace, tempfile, os
     >>> traced = jittrace.jit_trace(torch.nn.Linear(2, 2), torch.ones(1, 2))
@@ -75,8 +84,22 @@ def save(
                 f"[{api}] extra_files must map names (str) to contents (str or bytes); got "
                 f"{name!r}: {type(content).__name__}"
             )
+    if mode is not None and mode not in ("train", "eval"):
+        raise InputError(f"[{api}] mode must be 'train', 'eval' or None, not {mode!r}")
+    if mode is not None and not isinstance(target, torch._C.ScriptModule):
+        raise InputError(f"[{api}] mode={mode!r}: a traced function has no mode to save")
     data = _manifest_of(api, traced, sorted(files))
-    _C.save(target, os.fspath(path), json.dumps(data, indent=1, allow_nan=False), files)
+    manifest_text = json.dumps(data, indent=1, allow_nan=False)
+    if mode is None:
+        _C.save(target, os.fspath(path), manifest_text, files)
+        return
+    flags = [(m, m.training) for m in traced.modules()]
+    try:
+        traced.train(mode == "train")
+        _C.save(target, os.fspath(path), manifest_text, files)
+    finally:
+        for m, training in flags:
+            m.training = training
 
 
 def load(

@@ -267,6 +267,17 @@ def _trace(args: argparse.Namespace, progress: Progress, record: TraceRecord) ->
         raise UsageError("--optimize needs a module TARGET: a function has no parameters to freeze")
     if args.optimize and args.mode == "train":
         raise UsageError("--optimize writes an eval-mode file: trace with --mode eval or both")
+    # Servers run the mode a file was saved in: eval, unless asked (and traced) otherwise.
+    start_mode = args.start_mode or ("train" if args.mode == "train" else "eval")
+    if is_module and args.mode not in ("both", start_mode):
+        raise UsageError(
+            f"--start-mode {start_mode}: only {args.mode} mode is traced (--mode {args.mode})"
+        )
+    if args.start_mode and (args.optimize or not is_module):
+        raise UsageError(
+            "--start-mode applies to a module's file"
+            + (" (--optimize writes eval mode)" if args.optimize else "")
+        )
 
     respect_mode = args.mode == "both"
     if isinstance(model, nn.Module) and args.mode != "both":
@@ -318,7 +329,6 @@ def _trace(args: argparse.Namespace, progress: Progress, record: TraceRecord) ->
         raise Findings(str(e)) from e
     if isinstance(traced, torch.jit.ScriptModule):
         kept = "train and eval" if respect_mode else modes[0]
-        start_mode = "train" if traced.training else "eval"
         what = f"{', '.join(methods)} traced in {kept} mode, starts in {start_mode} mode"
     else:
         what = "function traced"
@@ -341,7 +351,8 @@ def _trace(args: argparse.Namespace, progress: Progress, record: TraceRecord) ->
         modes = ["eval"]
         what = f"{', '.join(methods)} frozen and optimized for inference (eval mode)"
     out = Path(args.output)
-    progress.stage(f"saving {out}", lambda: save(saved, str(out)), "save")
+    mode = start_mode if isinstance(saved, torch.jit.ScriptModule) and not args.optimize else None
+    progress.stage(f"saving {out}", lambda: save(saved, str(out), mode=mode), "save")
     loaded = progress.stage(f"reloading {out}", lambda: load(str(out)), "reload")
     verify_started = time.perf_counter()
     verified = Checker(tolerance)
@@ -483,6 +494,12 @@ def _parser() -> argparse.ArgumentParser:
         default="both",
         help="both: trace train and eval mode, switchable after loading (default); "
         "train / eval: trace that mode only",
+    )
+    trace.add_argument(
+        "--start-mode",
+        choices=["train", "eval"],
+        help="the mode the saved module starts in, which servers run (default: eval, or train "
+        "with --mode train)",
     )
     trace.add_argument("--no-strict", action="store_true", help="allow list and dict outputs")
     trace.add_argument(

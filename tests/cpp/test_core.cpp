@@ -21,44 +21,9 @@
 #include <typeinfo>
 #include <vector>
 
+#include "check.h"
+
 namespace {
-
-int failures = 0;
-int checks = 0;
-
-#define JT_CHECK(cond)                                                           \
-  do {                                                                           \
-    ++checks;                                                                    \
-    if (!(cond)) {                                                               \
-      ++failures;                                                                \
-      std::cerr << __FILE__ << ":" << __LINE__ << ": check failed: " #cond "\n"; \
-    }                                                                            \
-  } while (0)
-
-// Checks that `expr` throws exactly `Type` (not a subclass) whose message contains `text`.
-#define JT_CHECK_THROWS(expr, Type, text)                                                          \
-  do {                                                                                             \
-    ++checks;                                                                                      \
-    bool caught = false;                                                                           \
-    try {                                                                                          \
-      expr;                                                                                        \
-    } catch (const Type& e) {                                                                      \
-      caught = typeid(e) == typeid(Type) && std::string(e.what()).find(text) != std::string::npos; \
-      if (!caught) std::cerr << "unexpected " << typeid(e).name() << ": " << e.what() << "\n";     \
-    } catch (...) {                                                                                \
-      try {                                                                                        \
-        throw;                                                                                     \
-      } catch (const std::exception& e) {                                                          \
-        std::cerr << "unexpected exception: " << e.what() << "\n";                                 \
-      } catch (...) {                                                                              \
-      }                                                                                            \
-    }                                                                                              \
-    if (!caught) {                                                                                 \
-      ++failures;                                                                                  \
-      std::cerr << __FILE__ << ":" << __LINE__ << ": expected " #Type " with '" << (text)          \
-                << "' from " #expr "\n";                                                           \
-    }                                                                                              \
-  } while (0)
 
 // Collects c10 warnings (TORCH_WARN) while alive.
 struct WarningCapture : c10::WarningHandler {
@@ -566,6 +531,5 @@ int main() {
   test_manifest();
   test_manifest_rejects_what_is_not_json();
   test_manifest_does_not_depend_on_the_locale();
-  std::cout << (checks - failures) << " passed, " << failures << " failed\n";
-  return failures == 0 ? 0 : 1;
+  return report();
 }

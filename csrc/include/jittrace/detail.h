@@ -256,4 +256,44 @@ JITTRACE_API void follow_devices(const std::vector<at::Tensor>& sources,
                                  const std::function<void()>& record,
                                  const std::function<std::string()>& location);
 
+// ---- Guards on values the traced code took from tensors (guards.cpp) ---------------------------
+
+/// How traced code turned a tensor into a plain value, which the trace then holds as a constant.
+enum class Conversion {
+  kBool,    ///< `if t:`, `bool(t)`: its truth value
+  kInt,     ///< `int(t)`
+  kFloat,   ///< `float(t)`
+  kItem,    ///< `t.item()`: a bool, int, float or complex number by dtype
+  kToList,  ///< `t.tolist()`: nested lists by dtype (a number for a 0-dim tensor)
+  kLen,     ///< `len(t)`: t.size(0)
+  kIndex,   ///< `t.__index__()`: `range(t)`, `seq[t]`
+  kIter,    ///< iterating over t: t.size(0) pieces
+};
+
+/// The Conversion called `name`: "bool", "int", "float", "item", "tolist", "len", "index" or
+/// "iter". \throws InputError for any other name.
+JITTRACE_API Conversion conversion_named(const std::string& name);
+
+/// The name of `kind` (see conversion_named).
+JITTRACE_API std::string conversion_name(Conversion kind);
+
+/// Appends a guard to the graph being traced on this thread: TorchScript that recomputes, from
+/// `tensor`'s traced value, the value `kind` gave at trace time (`observed`) and, when a call
+/// gives another one, raises `message` (as `torch.jit.Error` in Python) with its first
+/// `{actual}` replaced by the value of that call (or, without `{actual}`, the value appended in
+/// parentheses). Inputs that give `observed` compute what they computed without the guard.
+///
+/// `observed` is what the conversion returned: a bool (kBool), an int (kInt, kIndex, kLen,
+/// kIter), a float (kFloat), the number `item()` gave (kItem), the nested lists `tolist()`
+/// gave (kToList). The guard is an `If` that raises (`prim::RaiseException`), which passes that
+/// remove dead code keep; it survives saving, loading and freezing.
+///
+/// Returns false, adding nothing, when no trace runs on this thread or when the value does not
+/// depend on the trace's inputs (a constant, a tensor the trace never saw, one made from
+/// constants or random numbers only): it is the same on every call (or, for random numbers,
+/// differs by chance). Nor for tolist() of a quantized tensor, which TorchScript cannot list.
+/// \throws InputError for an undefined tensor, or an `observed` that is not what `kind` gives.
+JITTRACE_API bool guard(const at::Tensor& tensor, Conversion kind, const c10::IValue& observed,
+                        const std::string& message);
+
 }  // namespace jittrace::detail

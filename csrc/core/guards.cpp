@@ -1,0 +1,377 @@
+// Guards: TorchScript appended to a trace that recomputes, on every call, a value the traced code
+// took from a tensor (a branch taken, a size, a number) and raises when a call gives another one,
+// where the trace alone would silently compute what the traced value led to.
+#include <c10/util/complex.h>
+#include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/csrc/jit/ir/ir.h>
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "internal.h"
+
+namespace jittrace::detail {
+namespace {
+
+using c10::IValue;
+using torch::jit::Block;
+using torch::jit::Graph;
+using torch::jit::Node;
+using torch::jit::Value;
+using torch::jit::WithInsertPoint;
+namespace aten = torch::jit::aten;
+namespace prim = torch::jit::prim;
+
+constexpr std::array<const char*, 8> kNames = {"bool",   "int", "float", "item",
+                                               "tolist", "len", "index", "iter"};
+constexpr const char* kActual = "{actual}";
+
+// The Python number a conversion gives.
+enum class Number { kBool, kInt, kFloat, kComplex };
+
+// The kind of number `v` is, if it is one.
+std::optional<Number> number_in(const IValue& v) {
+  if (v.isBool()) return Number::kBool;
+  if (v.isInt()) return Number::kInt;
+  if (v.isDouble()) return Number::kFloat;
+  if (v.isComplexDouble()) return Number::kComplex;
+  return std::nullopt;
+}
+
+// What tolist() gives for a tensor of `dtype` (quantized ones aside).
+Number number_of(c10::ScalarType dtype) {
+  if (dtype == c10::ScalarType::Bool) return Number::kBool;
+  if (c10::isComplexType(dtype)) return Number::kComplex;
+  if (c10::isFloatingType(dtype)) return Number::kFloat;
+  return Number::kInt;
+}
+
+bool is_number(const IValue& v, Number n) {
+  switch (n) {
+    case Number::kBool:
+      return v.isBool();
+    case Number::kInt:
+      return v.isInt();
+    case Number::kFloat:
+      return v.isDouble();
+    case Number::kComplex:
+      return v.isComplexDouble();
+  }
+  return false;
+}
+
+const char* number_name(Number n) {
+  switch (n) {
+    case Number::kBool:
+      return "a bool";
+    case Number::kInt:
+      return "an int";
+    case Number::kFloat:
+      return "a float";
+    case Number::kComplex:
+      return "a complex";
+  }
+  return "a number";
+}
+
+bool is_nan(const IValue& v) {
+  if (v.isDouble()) return std::isnan(v.toDouble());
+  if (v.isComplexDouble()) {
+    const auto c = v.toComplexDouble();
+    return std::isnan(c.real()) || std::isnan(c.imag());
+  }
+  return false;
+}
+
+// Whether `value` is computed from an input of the graph (an example input, or a parameter or
+// buffer of the traced module: while tracing, those are `prim::TracedAttr` nodes, which become
+// reads of `self` afterwards) rather than from constants (or random numbers) alone. Blocks count
+// as their nodes do: their code may read values from outside.
+bool depends_on_inputs(const Value* value) {
+  std::vector<const Node*> todo{value->node()};
+  std::unordered_set<const Node*> seen;
+  while (!todo.empty()) {
+    const Node* node = todo.back();
+    todo.pop_back();
+    if (node->kind() == prim::Param || node->kind() == prim::TracedAttr) return true;
+    if (!seen.insert(node).second) continue;
+    for (const Value* input : node->inputs()) todo.push_back(input->node());
+    for (const Block* block : node->blocks()) {
+      for (const Node* inner : block->nodes()) todo.push_back(inner);
+      for (const Value* output : block->outputs()) todo.push_back(output->node());
+    }
+  }
+  return false;
+}
+
+// The number `tensor` gives as a `n`, computed at call time.
+Value* number_from(Graph& g, Value* tensor, Number n) {
+  switch (n) {
+    case Number::kBool:
+      return g.insert(aten::Bool, {tensor});
+    case Number::kInt:
+      return g.insert(aten::Int, {tensor});
+    case Number::kFloat:
+      return g.insert(aten::Float, {tensor});
+    case Number::kComplex:
+      return g.insert(aten::Complex, {g.insert(aten::item, {tensor})});
+  }
+  return nullptr;
+}
+
+// True when `actual` (a number computed at call time) is not `observed`. NaN is never equal to
+// itself: for a NaN observed, another value is one that is not NaN.
+Value* number_differs(Graph& g, Value* actual, const IValue& observed) {
+  if (is_nan(observed)) return g.insert(aten::__not__, {g.insert(aten::isnan, {actual})});
+  return g.insert(aten::ne, {actual, g.insertConstant(observed)});
+}
+
+// The dtype tolist() is computed in for `n`: one prim::tolist accepts (it takes no half, say).
+c10::ScalarType list_dtype(Number n) {
+  switch (n) {
+    case Number::kBool:
+      return c10::ScalarType::Bool;
+    case Number::kInt:
+      return c10::ScalarType::Long;
+    case Number::kFloat:
+      return c10::ScalarType::Double;
+    case Number::kComplex:
+      return c10::ScalarType::ComplexDouble;
+  }
+  return c10::ScalarType::Undefined;
+}
+
+// prim::tolist's code for the element type.
+int64_t list_code(Number n) {
+  switch (n) {
+    case Number::kInt:
+      return 0;
+    case Number::kFloat:
+      return 1;
+    case Number::kBool:
+      return 2;
+    case Number::kComplex:
+      return 3;
+  }
+  return 0;
+}
+
+c10::TypePtr number_type(Number n) {
+  switch (n) {
+    case Number::kBool:
+      return c10::BoolType::get();
+    case Number::kInt:
+      return c10::IntType::get();
+    case Number::kFloat:
+      return c10::FloatType::get();
+    case Number::kComplex:
+      return c10::ComplexType::get();
+  }
+  return nullptr;
+}
+
+// `tensor.tolist()` at call time, as `dims`-deep lists of `n` (the tensor must have `dims` dims).
+Value* tolist(Graph& g, Value* tensor, int64_t dims, Number n) {
+  Value* converted =
+      g.insert(aten::to, {tensor, static_cast<int64_t>(list_dtype(n)), false, false});
+  c10::TypePtr type = number_type(n);
+  for (int64_t i = 0; i < dims; ++i) type = c10::ListType::create(type);
+  Node* node =
+      g.create(prim::tolist, {converted, g.insertConstant(dims), g.insertConstant(list_code(n))});
+  node->output()->setType(type);
+  return g.insertNode(node)->output();
+}
+
+// The leaves of `observed` (nested lists of `n`), in order; false if one is not a `n`.
+bool flatten(const IValue& observed, Number n, std::vector<IValue>& leaves) {
+  if (observed.isList()) {
+    for (const IValue& item : observed.toListRef()) {
+      if (!flatten(item, n, leaves)) return false;
+    }
+    return true;
+  }
+  if (!is_number(observed, n)) return false;
+  leaves.push_back(observed);
+  return true;
+}
+
+// A typed list constant of `leaves`, all of them `n`.
+IValue list_of(const std::vector<IValue>& leaves, Number n) {
+  auto list = c10::impl::GenericList(number_type(n));
+  list.reserve(leaves.size());
+  for (const IValue& leaf : leaves) list.push_back(leaf);
+  return list;
+}
+
+// The If that runs `fail` (which builds the message and raises) when `differs` is true.
+void raise_if(Graph& g, Value* differs, const std::string& message,
+              const std::function<Value*()>& actual_text) {
+  Node* check = g.insertNode(g.create(prim::If, {differs}, 0));
+  Block* fail = check->addBlock();
+  check->addBlock();
+  WithInsertPoint inside(fail);
+  const auto at = message.find(kActual);
+  Value* text = nullptr;
+  if (at == std::string::npos) {
+    text = g.insert(aten::add, {g.insertConstant(message + " (got "), actual_text()});
+    text = g.insert(aten::add, {text, g.insertConstant(std::string(")"))});
+  } else {
+    text = g.insert(aten::add, {g.insertConstant(message.substr(0, at)), actual_text()});
+    const std::string rest = message.substr(at + std::string(kActual).size());
+    if (!rest.empty()) text = g.insert(aten::add, {text, g.insertConstant(rest)});
+  }
+  g.insertNode(g.create(prim::RaiseException, {text, g.insertConstant(IValue())}, 0));
+}
+
+// The guard of a conversion that gives one number: recompute it, compare, raise.
+void guard_number(Graph& g, Value* actual, const IValue& observed, const std::string& message) {
+  raise_if(g, number_differs(g, actual, observed), message,
+           [&] { return g.insert(aten::str, {actual}); });
+}
+
+// The guard of tolist() on a tensor of 1 dim or more: its sizes, then its elements (as a flat
+// list; TorchScript compares no nested lists). With a NaN among them, only the sizes: NaN would
+// differ from itself on every call.
+void guard_list(Graph& g, Value* value, const at::Tensor& tensor, const std::vector<IValue>& leaves,
+                Number n, const std::string& message) {
+  const auto dims = static_cast<int64_t>(tensor.dim());
+  Value* sizes_differ =
+      g.insert(aten::ne, {g.insert(aten::size, {value}), IValue(tensor.sizes().vec())});
+  bool any_nan = false;
+  for (const IValue& leaf : leaves) any_nan = any_nan || is_nan(leaf);
+  Value* differs = sizes_differ;
+  if (!any_nan) {
+    Node* check = g.insertNode(g.create(prim::If, {sizes_differ}, 1));
+    check->output()->setType(c10::BoolType::get());
+    Block* other_sizes = check->addBlock();
+    Block* same_sizes = check->addBlock();
+    {
+      WithInsertPoint inside(other_sizes);
+      other_sizes->registerOutput(g.insertConstant(true));
+    }
+    {
+      WithInsertPoint inside(same_sizes);
+      Value* flat = g.insert(aten::reshape, {value, IValue(std::vector<int64_t>{-1})});
+      same_sizes->registerOutput(
+          g.insert(aten::ne, {tolist(g, flat, 1, n), g.insertConstant(list_of(leaves, n))}));
+    }
+    differs = check->output();
+  }
+  raise_if(g, differs, message, [&]() -> Value* {
+    // The lists when the call's tensor has as many dims (prim::tolist needs it), else its size.
+    Node* shown = g.insertNode(
+        g.create(prim::If, {g.insert(aten::eq, {g.insert(aten::dim, {value}), dims})}, 1));
+    shown->output()->setType(c10::StringType::get());
+    Block* same_dims = shown->addBlock();
+    Block* other_dims = shown->addBlock();
+    {
+      WithInsertPoint inside(same_dims);
+      same_dims->registerOutput(g.insert(aten::str, {tolist(g, value, dims, n)}));
+    }
+    {
+      WithInsertPoint inside(other_dims);
+      other_dims->registerOutput(
+          g.insert(aten::add, {g.insertConstant(std::string("a tensor of size ")),
+                               g.insert(aten::str, {g.insert(aten::size, {value})})}));
+    }
+    return shown->output();
+  });
+}
+
+}  // namespace
+
+Conversion conversion_named(const std::string& name) {
+  for (size_t i = 0; i < kNames.size(); ++i) {
+    if (name == kNames[i]) return static_cast<Conversion>(i);
+  }
+  std::string known;
+  for (const char* n : kNames) known += std::string(known.empty() ? "" : ", ") + n;
+  throw InputError("[guard] unknown conversion '" + name + "'; conversions: " + known);
+}
+
+std::string conversion_name(Conversion kind) { return kNames.at(static_cast<size_t>(kind)); }
+
+bool guard(const at::Tensor& tensor, Conversion kind, const IValue& observed,
+           const std::string& message) {
+  const std::string prefix = "[guard] " + conversion_name(kind) + ": ";
+  if (!tensor.defined()) throw InputError(prefix + "the tensor is undefined");
+  const Number by_dtype = number_of(tensor.scalar_type());
+  std::optional<Number> number;  // of a conversion to one number
+  std::vector<IValue> leaves;    // of tolist() on a tensor of 1 dim or more
+  switch (kind) {
+    case Conversion::kBool:
+      number = Number::kBool;
+      break;
+    case Conversion::kInt:
+    case Conversion::kIndex:
+      number = Number::kInt;
+      break;
+    case Conversion::kFloat:
+      number = Number::kFloat;
+      break;
+    case Conversion::kItem:
+      number = number_in(observed);
+      if (!number) {
+        throw InputError(prefix + "item() gives a number, not " + observed.tagKind());
+      }
+      break;
+    case Conversion::kToList:
+      if (tensor.dim() == 0) {  // a number, as item() gives
+        number = number_in(observed);
+        if (!number) {
+          throw InputError(prefix + "tolist() of a 0-dim tensor gives a number, not " +
+                           observed.tagKind());
+        }
+        break;
+      }
+      // TorchScript's tolist() takes tensors of plain numbers only: no guard for the others.
+      if (c10::isQIntType(tensor.scalar_type()) || c10::isBitsType(tensor.scalar_type())) {
+        return false;
+      }
+      if (!observed.isList() || !flatten(observed, by_dtype, leaves) ||
+          static_cast<int64_t>(leaves.size()) != tensor.numel()) {
+        throw InputError(prefix + "tolist() of a tensor of size " + c10::str(tensor.sizes()) +
+                         " and dtype " + c10::toString(tensor.scalar_type()) +
+                         " gives nested lists of " + std::to_string(tensor.numel()) +
+                         " numbers, each " + number_name(by_dtype) + ", not " + c10::str(observed));
+      }
+      break;
+    case Conversion::kLen:
+    case Conversion::kIter:
+      if (tensor.dim() == 0) throw InputError(prefix + "a 0-dim tensor has no length");
+      if (!observed.isInt()) throw InputError(prefix + "the length must be an int");
+      break;
+  }
+  if (number && !is_number(observed, *number)) {
+    throw InputError(prefix + "the value observed must be " + number_name(*number) + ", not " +
+                     observed.tagKind());
+  }
+
+  const auto& state = torch::jit::tracer::getTracingState();
+  if (!state || !state->hasValue(tensor)) return false;
+
+  Value* value = state->getValue(tensor);
+  if (!depends_on_inputs(value)) return false;
+  Graph& g = *state->graph;
+  if (kind == Conversion::kLen || kind == Conversion::kIter) {
+    // Right after the tensor is made (its size cannot change later): iterating records an
+    // unbind whose unpacking would fail first on another size.
+    // (An input's node is its block's prim::Param, whose next node is the block's first.)
+    WithInsertPoint after(value->node()->next());
+    guard_number(g, g.insert(aten::size, {value, int64_t{0}}), observed, message);
+  } else if (number) {
+    guard_number(g, number_from(g, value, *number), observed, message);
+  } else {
+    guard_list(g, value, tensor, leaves, by_dtype, message);
+  }
+  return true;
+}
+
+}  // namespace jittrace::detail

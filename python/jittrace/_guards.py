@@ -1,0 +1,205 @@
+"""Guards: every Python value the traced code takes from a traced tensor is checked on each call.
+
+A trace records tensor operations, not Python: ``if x.sum() > 0:`` runs once while tracing, and
+the trace keeps the branch it took for every later input. While jittrace traces inside
+``guarding(...)``, each conversion of a traced tensor to a Python value (``bool``, ``int``,
+``float``, ``__index__``, ``len``, iteration, ``item``, ``tolist``) returns what it returns
+without jittrace, and the core appends to the trace TorchScript that recomputes the value from
+the inputs on every call and raises, naming the line, when it differs.
+
+The conversions are caught by methods put on ``torch.Tensor`` only while some ``guarding``
+context is open (a TorchFunctionMode would send every tensor operation through Python, which
+doubles the time to trace small code). They are C++ callables, which add no Python frame, and
+they act only on a thread that is inside ``guarding`` and tracing: ``torch.jit.trace`` in other
+threads, or outside jittrace, behaves as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import reprlib
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from . import _C
+from ._errors import user_frame
+
+__all__ = ["KINDS", "Guard", "guarding"]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A guard added to a trace: the traced code took a Python value from a tensor there.
+
+    Attributes:
+        kind: the conversion (see KINDS): ``"bool"`` for ``if tensor:``, ``"len"`` for
+            ``len(tensor)``...
+        value: the value it gave while tracing (a bool, int, float, complex or nested lists).
+        location: the user's ``file.py:LINE`` (empty if none was found).
+        label: the method and mode traced, e.g. ``"forward (eval mode)"``.
+    """
+
+    kind: str
+    value: Any
+    location: str
+    label: str
+
+
+# kind -> (what the traced code did, how to keep the value a tensor).
+KINDS: dict[str, tuple[str, str]] = {
+    "bool": (
+        "a tensor used as a condition (if, while, and, or, not, bool())",
+        "torch.where(cond, a, b) computes both branches",
+    ),
+    "int": ("int() of a tensor", "pass x.size(0) on as it is, not int(x.size(0))"),
+    "float": ("float() of a tensor", "compute with the tensor rather than float(t)"),
+    "item": (".item() of a tensor", "compute with the tensor rather than t.item()"),
+    "tolist": (".tolist() of a tensor", "index or compute with the tensor rather than t.tolist()"),
+    "len": ("len() of a tensor", "x.size(0) or x.shape[0] rather than len(x)"),
+    "index": (
+        "a tensor used as a Python int (range(n), an index, __index__)",
+        "torch.arange(n) rather than range(n), tensor indices rather than ints",
+    ),
+    "iter": (
+        "iterating over a tensor (the number of pieces, its size(0))",
+        "tensor operations over the whole dim rather than a Python loop over it",
+    ),
+}
+
+# The methods of torch.Tensor that convert to Python, and the kind each one is.
+_METHODS = {
+    "__bool__": "bool",
+    "__int__": "int",
+    "__float__": "float",
+    "__index__": "index",
+    "__len__": "len",
+    "__iter__": "iter",
+    "item": "item",
+    "tolist": "tolist",
+}
+_MISSING = object()
+
+# Traced values in messages: a few items of long lists (cheap, whatever the size), a line at most.
+_shown = reprlib.Repr()
+_shown.maxlist = 8
+_shown.maxlevel = 3
+_shown.maxother = 60
+
+
+def _message(label: str, location: str, kind: str, observed: Any) -> str:
+    """The text a guard raises; ``{actual}`` is replaced by the value the call gave."""
+    what, hint = KINDS[kind]
+    shown = _shown.repr(observed)
+    return (
+        f"{label}: {location or 'the traced code'}: {what} gave {shown} when traced, but "
+        "{actual} on this call: the trace only holds what the traced value led to. Trace this "
+        f"case too (variants), keep the value a tensor ({hint}), or move this code out of the "
+        "traced code."
+    )
+
+
+class _Scope:
+    """One guarding context on one thread."""
+
+    __slots__ = ("describe", "found", "outer")
+
+    def __init__(self, describe: Callable[[], str], outer: _Scope | None) -> None:
+        self.describe = describe
+        self.found: list[Guard] = []
+        self.outer = outer
+
+
+_local = threading.local()
+
+
+def _convert(tensor: torch.Tensor, kind: str, result: Any) -> Any:
+    """Called by the tapped methods with what the conversion returned, on a thread that is
+    tracing (conversions made here are not tapped again); returns what the method returns."""
+    scope: _Scope | None = getattr(_local, "scope", None)
+    if scope is None:
+        return result
+    if kind == "len":
+        # Under tracing, Tensor.__len__ returns its size as a traced 0-dim tensor, which len()
+        # would then turn into an int through __index__: return the int, guarded once as len.
+        result = observed = result.__index__() if isinstance(result, torch.Tensor) else result
+    elif kind == "iter":
+        pieces = tuple(result)
+        observed, result = len(pieces), iter(pieces)
+    else:
+        observed = result
+    frame = user_frame(sys._getframe(1))
+    location = "" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    label = scope.describe()
+    if _C.guard(tensor, kind, observed, _message(label, location, kind, observed)):
+        scope.found.append(Guard(kind, observed, location, label))
+    return result
+
+
+# The tapped methods while in place, the attributes they replaced (or _MISSING where torch.Tensor
+# inherited the method from TensorBase), and how many guarding contexts use them.
+_lock = threading.Lock()
+_users = 0
+_replaced: dict[str, Any] = {}
+_taps: dict[str, tuple[Any, Any]] = {}  # name -> (original, tapped method), reused
+
+
+def _install() -> None:
+    global _users
+    with _lock:
+        _users += 1
+        if _users > 1:
+            return
+        for name, kind in _METHODS.items():
+            _replaced[name] = torch.Tensor.__dict__.get(name, _MISSING)
+            original = getattr(torch.Tensor, name)
+            cached = _taps.get(name)
+            if cached is None or cached[0] is not original:
+                cached = _taps[name] = (original, _C.tapped_method(original, kind, _convert))
+            setattr(torch.Tensor, name, cached[1])
+
+
+def _remove() -> None:
+    global _users
+    with _lock:
+        _users -= 1
+        if _users > 0:
+            return
+        for name, before in _replaced.items():
+            if torch.Tensor.__dict__.get(name) is not _taps[name][1]:
+                continue  # replaced again by someone else since: theirs stays
+            if before is _MISSING:
+                delattr(torch.Tensor, name)
+            else:
+                setattr(torch.Tensor, name, before)
+        _replaced.clear()
+
+
+@contextlib.contextmanager
+def guarding(describe: Callable[[], str]) -> Iterator[list[Guard]]:
+    """Guards the values that traces run on this thread inside the context take from tensors.
+
+    Args:
+        describe: returns the method and mode being traced (``"forward (eval mode)"``), which
+            guard messages start with; called at each conversion of a traced tensor, in the
+            middle of the trace, so it must not compute with tensors.
+
+    Yields:
+        The list of the guards added, in order, filled while the context is open.
+
+    Example:
+        >>> with guarding(lambda: "forward (eval mode)") as found:  # doctest: +SKIP
+        ...     traced = jittrace.jit_trace_module(model.eval(), forward=x)
+    """
+    scope = _Scope(describe, getattr(_local, "scope", None))
+    _install()
+    _local.scope = scope
+    try:
+        yield scope.found
+    finally:
+        _local.scope = scope.outer
+        _remove()

@@ -1,0 +1,495 @@
+"""Guards: a value the traced code takes from a traced tensor is checked on every call.
+
+Each conversion kind gives eager's answer on the traced path and raises, naming the line and the
+values, on another; a trace without conversions is unchanged; guards read parameters at call
+time and survive saving, loading and freezing; torch.jit.trace outside ``guarding`` and
+torch.Tensor's methods are left exactly as they were. These tests use jittrace's public API
+inside ``guarding`` (the pipeline's switch comes with it).
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import subprocess
+import sys
+import threading
+import warnings
+
+import jittrace
+import pytest
+import torch
+import torch.nn.functional as F
+from jittrace import _guards, jit_trace, jit_trace_module
+from jittrace._guards import Guard, guarding
+from torch import nn
+
+# The traced code here converts tensors on purpose: each conversion warns, as it should.
+pytestmark = pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+
+LABEL = "forward (eval mode)"
+HERE = __file__
+
+
+def line_of(fn, text: str) -> str:
+    """``file.py:LINE`` of the first line of `fn`'s source that contains `text`."""
+    lines, start = inspect.getsourcelines(fn)
+    for i, line in enumerate(lines):
+        if text in line:
+            return f"{HERE}:{start + i}"
+    raise AssertionError(f"{text!r} not in {fn.__name__}")
+
+
+def traced_with_guards(fn, *inputs):
+    with guarding(lambda: LABEL) as found:
+        traced = jit_trace(fn, *inputs)
+    return traced, found
+
+
+# ---- One function per conversion kind: (function, inputs on the traced path, inputs that take
+# another path, the traced value, the value the other inputs give as TorchScript prints it).
+
+
+def by_sign(x):
+    if x.sum() > 0:
+        return x * 2
+    return x - 1
+
+
+def int_of_size(x):
+    n = int(x.shape[0])
+    return x[: n - 1]
+
+
+def float_scale(x):
+    return x * float(x.max())
+
+
+def item_scale(x):
+    return x * x.max().item()
+
+
+def item_index(x):
+    return x[: x.argmax().item()]
+
+
+def tolist_indices(x, i):
+    return x[i.tolist()]
+
+
+def tolist_of_a_scalar(x):
+    return x * x.sum().tolist()
+
+
+def len_of(x):
+    return x[: len(x) - 1] * 2
+
+
+def range_of_size(x):
+    return torch.stack([x[i] * i for i in range(x.size(0))])
+
+
+def index_with_tensor(x, i):
+    return x * [10.0, 20.0, 30.0][i]
+
+
+def iterate_rows(x):
+    return sum(row * 2 for row in x)
+
+
+KINDS = [
+    (by_sign, (torch.ones(3),), (-torch.ones(3),), "bool", True, "False", "if x.sum() > 0"),
+    (int_of_size, (torch.ones(3),), (torch.ones(4),), "int", 3, "4", "int(x.shape[0])"),
+    (float_scale, (torch.ones(3),), (2 * torch.ones(3),), "float", 1.0, "2.", "float(x.max())"),
+    (item_scale, (torch.ones(3),), (2 * torch.ones(3),), "item", 1.0, "2.", ".item()"),
+    (
+        item_index,
+        (torch.tensor([0.0, 5.0, 1.0]),),
+        (torch.tensor([0.0, 1.0, 5.0]),),
+        "item",
+        1,
+        "2",
+        ".item()",
+    ),
+    (
+        tolist_indices,
+        (torch.ones(4), torch.tensor([0, 2])),
+        (torch.ones(4), torch.tensor([1, 2])),
+        "tolist",
+        [0, 2],
+        "[1, 2]",
+        ".tolist()",
+    ),
+    (tolist_of_a_scalar, (torch.ones(3),), (torch.ones(4),), "tolist", 3.0, "4.", ".tolist()"),
+    (len_of, (torch.ones(3),), (torch.ones(4),), "len", 3, "4", "len(x)"),
+    (range_of_size, (torch.ones(3),), (torch.ones(4),), "index", 3, "4", "range(x.size(0))"),
+    (
+        index_with_tensor,
+        (torch.ones(3), torch.tensor(1)),
+        (torch.ones(3), torch.tensor(2)),
+        "index",
+        1,
+        "2",
+        "[i]",
+    ),
+    (iterate_rows, (torch.ones(3, 2),), (torch.ones(4, 2),), "iter", 3, "4", "for row in x"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fn", "traced_inputs", "other_inputs", "kind", "value", "actual", "text"),
+    KINDS,
+    ids=[f"{k[0].__name__}-{k[3]}" for k in KINDS],
+)
+def test_each_kind_is_guarded(fn, traced_inputs, other_inputs, kind, value, actual, text):
+    traced, found = traced_with_guards(fn, *traced_inputs)
+    location = line_of(fn, text)
+    assert found == [Guard(kind, value, location, LABEL)]
+    assert torch.equal(traced(*traced_inputs), fn(*traced_inputs))
+    with pytest.raises(torch.jit.Error) as raised:
+        traced(*other_inputs)
+    message = str(raised.value)
+    what, hint = _guards.KINDS[kind]
+    assert f"{LABEL}: {location}: {what} gave {value!r} when traced, but {actual} on this call" in (
+        message
+    )
+    assert "Trace this case too (variants)" in message
+    assert f"keep the value a tensor ({hint})" in message
+    assert "move this code out of the traced code" in message
+
+
+def test_unguarded_trace_of_the_same_code_is_silently_wrong():
+    # What the guard is for: without it, the other input gets the traced branch's answer.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = jit_trace(by_sign, torch.ones(3))
+    assert torch.equal(traced(-3 * torch.ones(3)), -6 * torch.ones(3))  # eager gives -4
+    assert "prim::RaiseException" not in str(traced.graph)
+
+
+def test_inputs_on_the_traced_path_compute_what_eager_does():
+    traced, _ = traced_with_guards(by_sign, torch.ones(3))
+    for x in (torch.rand(5) + 0.1, torch.tensor([-1.0, 3.0])):
+        assert torch.equal(traced(x), by_sign(x))
+
+
+def test_a_trace_without_conversions_is_unchanged():
+    def plain(x, y):
+        return torch.relu(x) * y + x.shape[0]
+
+    x, y = torch.randn(3), torch.randn(3)
+    with guarding(lambda: LABEL) as found:
+        guarded = jit_trace(plain, x, y)
+    unguarded = jit_trace(plain, x, y)
+    assert found == []
+    assert str(guarded.graph) == str(unguarded.graph)
+
+
+class Gate(nn.Module):
+    """Branches on its weight: `self.w.sum() > 0` is a guard on a parameter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(2))
+
+    def forward(self, x):
+        if self.w.sum() > 0:
+            return x * 2
+        return x - 1
+
+
+def test_a_guard_on_a_parameter_reads_the_weights_loaded_later():
+    with guarding(lambda: LABEL) as found:
+        traced = jit_trace_module(Gate().eval(), forward=torch.ones(2))
+    assert [g.kind for g in found] == ["bool", "bool"]  # train and eval mode
+    x = torch.ones(2)
+    assert torch.equal(traced(x), x * 2)
+    traced.load_state_dict({"w": -torch.ones(2)})
+    with pytest.raises(torch.jit.Error, match="gave True when traced, but False on this call"):
+        traced(x)
+    traced.load_state_dict({"w": torch.tensor([2.0, -1.0])})
+    assert torch.equal(traced(x), x * 2)
+
+
+def test_each_mode_has_its_own_guards_with_its_label():
+    class ByMode(nn.Module):
+        def forward(self, x):
+            if self.training:
+                return x * int(x.shape[0])
+            return x + float(x.sum())
+
+    module = ByMode()
+
+    def describe() -> str:
+        return f"forward ({'train' if module.training else 'eval'} mode)"
+
+    with guarding(describe) as found:
+        traced = jit_trace_module(module, forward=torch.ones(3))
+    assert {(g.kind, g.label) for g in found} == {
+        ("int", "forward (train mode)"),
+        ("float", "forward (eval mode)"),
+    }
+    traced.eval()
+    with pytest.raises(torch.jit.Error, match=r"forward \(eval mode\): .*float\(\) of a tensor"):
+        traced(torch.zeros(3))
+    traced.train()
+    with pytest.raises(torch.jit.Error, match=r"forward \(train mode\): .*int\(\) of a tensor"):
+        traced(torch.zeros(4))
+
+
+def saved_and_loaded(traced, tmp_path):
+    path = tmp_path / "m.pt"
+    yield "torch.jit.load", torch.jit.load(io.BytesIO(_torch_jit_bytes(traced)))
+    jittrace.save(traced, str(path))
+    yield "jittrace.load", jittrace.load(str(path))
+    yield "torch.jit.freeze", torch.jit.freeze(traced.eval())
+
+
+def _torch_jit_bytes(traced) -> bytes:
+    buffer = io.BytesIO()
+    torch.jit.save(traced, buffer)
+    return buffer.getvalue()
+
+
+def test_guards_survive_saving_loading_and_freezing(tmp_path):
+    with guarding(lambda: LABEL):
+        traced = jit_trace_module(Gate().eval(), forward=torch.ones(2))
+        function = jit_trace(int_of_size, torch.ones(3))
+    for how, module in saved_and_loaded(traced, tmp_path):
+        assert torch.equal(module(torch.ones(2)), torch.ones(2) * 2), how
+        with torch.no_grad():
+            for p in module.parameters():
+                p.fill_(-1.0)
+        if how == "torch.jit.freeze":  # weights are constants now: the guard holds them
+            continue
+        with pytest.raises(torch.jit.Error, match="but False on this call"):
+            module(torch.ones(2))
+    buffer = io.BytesIO()
+    torch.jit.save(function, buffer)
+    loaded = torch.jit.load(io.BytesIO(buffer.getvalue()))
+    assert torch.equal(loaded(torch.ones(3)), torch.ones(2))
+    with pytest.raises(torch.jit.Error, match="int\\(\\) of a tensor gave 3 when traced, but 5"):
+        loaded(torch.ones(5))
+
+
+def test_freezing_keeps_a_guard_on_the_input():
+    class Sized(nn.Module):
+        def forward(self, x):
+            return x[: len(x) - 1]
+
+    with guarding(lambda: LABEL):
+        traced = jit_trace_module(Sized().eval(), forward=torch.ones(3))
+    frozen = torch.jit.freeze(traced.eval())
+    assert torch.equal(frozen(torch.arange(3.0)), torch.arange(2.0))
+    with pytest.raises(torch.jit.Error, match="len\\(\\) of a tensor gave 3 when traced, but 4"):
+        frozen(torch.ones(4))
+
+
+@pytest.mark.slow
+def test_guards_survive_loading_in_cpp(cpp_tests, tmp_path):
+    with guarding(lambda: LABEL):
+        traced = jit_trace(len_of, torch.ones(3))
+    model, inputs, outputs = tmp_path / "m.pt", tmp_path / "in.pt", tmp_path / "out.pt"
+    jittrace.save(traced, str(model))
+    run = [str(cpp_tests / "run_model"), str(model), str(inputs), str(outputs)]
+    torch.save((torch.ones(3),), str(inputs))
+    subprocess.run(run, check=True, capture_output=True)
+    assert torch.equal(torch.load(str(outputs))[1], len_of(torch.ones(3)))
+    torch.save((torch.ones(4),), str(inputs))
+    result = subprocess.run(run, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "len() of a tensor gave 3 when traced, but 4 on this call" in result.stderr
+
+
+def test_values_not_from_the_inputs_get_no_guard():
+    def constants(x):
+        three = torch.tensor(3)
+        if three > 2:  # the same on every call
+            x = x * int(three)
+        return x + len(torch.ones(2))
+
+    traced, found = traced_with_guards(constants, torch.ones(2))
+    assert found == []
+    assert torch.equal(traced(torch.ones(5)), constants(torch.ones(5)))
+    assert "prim::RaiseException" not in str(traced.graph)
+
+
+def test_a_conversion_inside_torch_counts_at_the_users_line():
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bn = nn.BatchNorm1d(2)
+
+        def forward(self, x):
+            return self.bn(x)  # in train mode, F.batch_norm checks the batch size with bool()
+
+    with guarding(lambda: LABEL) as found:
+        traced = jit_trace_module(Net().train(), forward=torch.randn(3, 2), respect_mode=False)
+    assert [(g.kind, g.location) for g in found] == [("bool", line_of(Net.forward, "self.bn(x)"))]
+    assert traced(torch.randn(5, 2)).shape == (5, 2)
+
+
+def test_a_tensor_subclass_conversion_is_guarded_once():
+    class Flag(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.on = nn.Parameter(torch.tensor(1.0))  # Parameter is a Tensor subclass
+
+        def forward(self, x):
+            return x * 2 if self.on else x
+
+    with guarding(lambda: LABEL) as found:
+        jit_trace_module(Flag(), forward=torch.ones(1), respect_mode=False)
+    assert [g.kind for g in found] == ["bool"]
+
+
+def test_tracer_warnings_keep_the_users_line():
+    def run(guarded: bool):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if guarded:
+                with guarding(lambda: LABEL):
+                    jit_trace(len_of, torch.ones(3))
+            else:
+                jit_trace(len_of, torch.ones(3))
+        return [(w.category, str(w.message), w.filename, w.lineno) for w in caught]
+
+    plain = run(False)
+    assert any(w[2] == HERE for w in plain)  # len() warns at the user's line
+    assert run(True) == plain
+
+
+def _tensor_methods():
+    return {name: torch.Tensor.__dict__.get(name, "missing") for name in _guards._METHODS}
+
+
+def test_torch_jit_trace_outside_guarding_is_unchanged():
+    before = _tensor_methods()
+
+    def traced_by_torch():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            traced = torch.jit.trace(by_sign, torch.ones(3), check_trace=False)
+        return str(traced.graph), [(str(w.message), w.filename, w.lineno) for w in caught]
+
+    reference = traced_by_torch()
+    assert "RaiseException" not in reference[0]
+    # Inside a guarding context on another thread: this thread's torch.jit.trace is untouched.
+    inside, done = threading.Event(), threading.Event()
+
+    def hold():
+        with guarding(lambda: LABEL):
+            inside.set()
+            done.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        inside.wait(30)
+        assert _tensor_methods() != before  # the taps are in place...
+        assert traced_by_torch() == reference  # ...and change nothing here
+    finally:
+        done.set()
+        holder.join()
+    assert _tensor_methods() == before
+    assert traced_by_torch() == reference
+
+
+def test_torch_jit_trace_inside_guarding_gets_no_guard_in_another_thread():
+    results: list[str] = []
+
+    def torch_trace():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results.append(str(torch.jit.trace(by_sign, torch.ones(3), check_trace=False).graph))
+
+    def slow(x):
+        other = threading.Thread(target=torch_trace)
+        other.start()
+        other.join()
+        return by_sign(x)
+
+    traced, found = traced_with_guards(slow, torch.ones(3))
+    assert [g.kind for g in found] == ["bool"]
+    assert "RaiseException" not in results[0]
+    assert "RaiseException" in str(traced.graph)
+
+
+def test_an_exception_in_the_traced_code_puts_torch_tensor_back():
+    before = _tensor_methods()
+    bool_before = torch.Tensor.__bool__
+
+    def fails(x):
+        if x.sum() > 0:
+            raise ValueError("from the traced code")
+        return x
+
+    with pytest.raises(ValueError, match="from the traced code"), guarding(lambda: LABEL):
+        jit_trace(fails, torch.ones(2))
+    assert _tensor_methods() == before
+    assert torch.Tensor.__bool__ is bool_before
+    assert "__bool__" not in torch.Tensor.__dict__  # inherited from TensorBase, as before
+    # and the next trace works, with its guard
+    _, found = traced_with_guards(by_sign, torch.ones(3))
+    assert len(found) == 1
+
+
+def test_nested_contexts_record_in_the_innermost():
+    with guarding(lambda: "outer") as outer:
+        jit_trace(by_sign, torch.ones(3))
+        with guarding(lambda: "inner") as inner:
+            jit_trace(len_of, torch.ones(3))
+        jit_trace(int_of_size, torch.ones(3))
+    assert [(g.kind, g.label) for g in outer] == [("bool", "outer"), ("int", "outer")]
+    assert [(g.kind, g.label) for g in inner] == [("len", "inner")]
+
+
+def test_conversions_outside_a_trace_behave_as_before():
+    x = torch.tensor([1.0, 2.0])
+    with guarding(lambda: LABEL) as found:
+        assert bool(x.sum() > 0) is True
+        assert len(x) == 2 and int(x[1]) == 2 and float(x[0]) == 1.0
+        assert x.tolist() == [1.0, 2.0] and x[0].item() == 1.0
+        assert [float(r) for r in x] == [1.0, 2.0] and list(range(torch.tensor(2))) == [0, 1]
+    assert found == []
+
+
+def test_long_traced_values_are_shortened_in_the_message():
+    def many(x, i):
+        return x[i.tolist()]
+
+    i = torch.arange(40)
+    traced, found = traced_with_guards(many, torch.ones(40), i)
+    assert found[0].value == list(range(40))  # the record keeps it whole
+    shortened = r"gave \[0, 1, 2, 3, 4, 5, 6, 7, \.\.\.\] when traced"
+    with pytest.raises(torch.jit.Error, match=shortened):
+        traced(torch.ones(40), i.flip(0))
+
+
+def test_guard_binding_rejects_what_a_conversion_cannot_give():
+    with pytest.raises(jittrace.InputError, match="the value observed must be a bool, not Int"):
+        jittrace._C.guard(torch.ones(1), "bool", 1, "")
+    with pytest.raises(jittrace.InputError, match="unknown conversion 'str'"):
+        jittrace._C.guard(torch.ones(1), "str", 1, "")
+    with pytest.raises(jittrace.InputError, match="must be a number or a list, not dict"):
+        jittrace._C.guard(torch.ones(1), "item", {}, "")
+    assert jittrace._C.guard(torch.ones(1), "bool", True, "") is False  # no trace running
+
+
+def test_interpolate_with_a_scale_needs_no_guard():
+    # torch computes the output size with tensor operations while tracing.
+    def upsample(x):
+        return F.interpolate(x, scale_factor=2.0)
+
+    traced, found = traced_with_guards(upsample, torch.ones(1, 1, 3))
+    assert found == []
+    assert traced(torch.ones(1, 1, 5)).shape == (1, 1, 10)
+
+
+def test_guarding_is_importable_without_side_effects():
+    # Importing jittrace leaves torch.Tensor as torch made it.
+    code = (
+        "import torch; before = dict(torch.Tensor.__dict__); import jittrace._guards; "
+        "assert dict(torch.Tensor.__dict__) == before"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
