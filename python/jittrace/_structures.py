@@ -427,7 +427,7 @@ def _identity(value: Any) -> Any:
 
 def _same(value: Any, fixed: Any) -> bool:
     """Whether `value` is the fixed number `fixed` (of its type: True is not 1; NaN is NaN)."""
-    return type(value) is type(fixed) and (value is fixed or value == fixed)
+    return type(value) is type(fixed) and (value == fixed or (value != value and fixed != fixed))
 
 
 class _Codegen:
