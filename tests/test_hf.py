@@ -146,3 +146,60 @@ def test_gpt2_as_is_returns_logits_and_a_cache_that_feeds_a_traced_decoding_step
         eager_token = eager_out.logits[:, -1:].argmax(-1)
         assert torch.equal(traced_token, eager_token)
     assert traced_cache.get_seq_length() == eager_cache.get_seq_length() == 10
+
+
+def tiny_mistral() -> nn.Module:
+    torch.manual_seed(0)
+    config = transformers.MistralConfig(
+        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, hidden_size=32,
+        intermediate_size=64, vocab_size=100, sliding_window=4, max_position_embeddings=64,
+    )  # fmt: skip
+    return transformers.MistralForCausalLM(config).eval()
+
+
+def tiny_gemma2() -> nn.Module:
+    torch.manual_seed(0)
+    config = transformers.Gemma2Config(
+        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, hidden_size=32,
+        intermediate_size=64, vocab_size=100, sliding_window=4, head_dim=16,
+        max_position_embeddings=64,
+    )  # fmt: skip
+    return transformers.Gemma2ForCausalLM(config).eval()
+
+
+def assert_same_output_and_cache(got, expected):
+    """Logits and every cache layer equal eager, and the layers' Python numbers (a sliding
+    window's cumulative_length) are the same numbers, of the same type."""
+    assert type(got) is type(expected)
+    assert torch.allclose(got.logits, expected.logits, atol=1e-5)
+    got_layers, expected_layers = got.cache.layers, expected.cache.layers
+    assert [type(layer) for layer in got_layers] == [type(layer) for layer in expected_layers]
+    for mine, eager in zip(got_layers, expected_layers, strict=True):
+        assert torch.allclose(mine.keys, eager.keys, atol=1e-5)
+        assert torch.allclose(mine.values, eager.values, atol=1e-5)
+        if hasattr(eager, "cumulative_length"):
+            assert type(eager.cumulative_length) is int
+            assert type(mine.cumulative_length) is int
+            assert mine.cumulative_length == eager.cumulative_length
+    assert got.cache.get_seq_length() == expected.cache.get_seq_length()
+
+
+@pytest.mark.parametrize("make", [tiny_mistral, tiny_gemma2], ids=["mistral", "gemma2"])
+def test_sliding_window_caches_trace_with_the_default_check(make, tmp_path):
+    model = make()
+    ids, mask = ids_and_mask(2, 6)
+    mask[:] = 1
+    # As users call torch.jit.trace: keywords, the drop-in's default check on the example.
+    traced = jittrace.trace(
+        model, example_kwarg_inputs={"input_ids": ids, "attention_mask": mask, "use_cache": True}
+    )
+    loaded = jittrace.load(save_to(traced, tmp_path / "model.pt"))
+    for batch, length in ((2, 6), (3, 9), (4, 3)):
+        other, other_mask = ids_and_mask(batch, length)
+        other_mask[:] = 1
+        expected = model(input_ids=other, attention_mask=other_mask, use_cache=True)
+        for got in (
+            traced(input_ids=other, attention_mask=other_mask, use_cache=True),
+            loaded(input_ids=other, attention_mask=other_mask, use_cache=True),
+        ):
+            assert_same_output_and_cache(got, expected)

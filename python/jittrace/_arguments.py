@@ -260,7 +260,8 @@ def _traced_call(
     strict: Callable[[Structure], None],
 ) -> Callable[..., Any]:
     """What the core traces for `variant`: rebuilds structured inputs and the call, and returns
-    the output in script form, noting its structure."""
+    the output in script form, noting its structure. Python numbers in the output are traced
+    where the trace computed them from sizes (see traced_number), and fixed otherwise."""
     rebuild = list(structures.items())
     outputs = variant.outputs
 
@@ -271,10 +272,10 @@ def _traced_call(
                 values[i] = structure.from_script(values[i])
             inputs = tuple(values)
         out = call(*inputs) if layout is None else _call_bound(call, signature, layout, inputs)
-        if type(out) is torch.Tensor:  # the common case, kept cheap: nothing to convert
+        if type(out) is torch.Tensor and out.dim():  # the common case, kept cheap
             outputs.append(_TENSOR_STRUCTURE)
             return out
-        structure, script = Structure.of(out)
+        structure, script = Structure.of_output(out, traced_number)
         strict(structure)
         outputs.append(structure)
         if script is None and out is not None:
@@ -282,6 +283,68 @@ def _traced_call(
         return script
 
     return traced
+
+
+# The operators that Python's arithmetic, comparisons and bit operations on a traced size record
+# (``n + 1``, ``1 - n``, ``n // 2``, ``-n``, ``n > m``, ``n & 1``...); in-place ones end with "_".
+_NUMBER_OPS = frozenset(
+    f"aten::{op}"
+    for op in (
+        *("add", "sub", "rsub", "mul", "div", "reciprocal", "floor_divide", "remainder", "pow"),
+        *("neg", "positive", "abs", "eq", "ne", "lt", "le", "gt", "ge"),
+        *("__and__", "__or__", "__xor__", "__lshift__", "__rshift__"),
+        *("bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor"),
+    )
+)
+_NUMBER_DTYPES = {
+    torch.int64: "int",
+    torch.bool: "bool",
+    torch.float32: "float",
+    torch.float64: "float",
+}
+
+
+def traced_number(tensor: torch.Tensor) -> str | None:
+    """While tracing: the Python type (``"int"``, ``"float"``, ``"bool"``) of `tensor` in eager
+    code, when it is a number that the trace computed from tensor sizes; None for a tensor.
+
+    Under tracing, ``x.size(i)``, ``x.shape[i]``, ``x.numel()`` and ``len(x)`` are 0-dim
+    tensors (``prim::NumToTensor`` in the graph) where eager code has ints, and Python
+    operators on them record aten operators. So a 0-dim tensor is a number when the graph
+    computes it with those operators from sizes and Python constants (0-dim
+    ``prim::Constant`` operands) only. ``int(n)``, ``n.item()`` and ``x.dim()`` give Python
+    numbers already, which the trace holds as constants.
+    """
+    if tensor.dim() or tensor.requires_grad or type(tensor) is not torch.Tensor:
+        return None
+    kind = _NUMBER_DTYPES.get(tensor.dtype)
+    if kind is None or not torch._C._get_tracing_state():
+        return None
+    stack = [torch._C._get_value_trace(tensor)]  # type: ignore[attr-defined]  # no stub
+    seen: set[int] = set()
+    sized = False
+    while stack:
+        value = stack.pop()
+        if value.unique() in seen:
+            continue
+        seen.add(value.unique())
+        node = value.node()
+        op = node.kind()
+        if op == "prim::NumToTensor":
+            sized = True
+            continue
+        if op.removesuffix("_") not in _NUMBER_OPS or len(seen) > 1000:
+            return None
+        for operand in node.inputs():
+            if not isinstance(operand.type(), torch._C.TensorType):
+                continue  # a scalar operand (a Python number, an alpha)
+            source = operand.node()
+            if source.kind() == "prim::Constant":
+                if source.t("value").dim():
+                    return None
+                continue  # a Python number as a wrapped 0-dim tensor
+            stack.append(operand)
+    return kind if sized else None
 
 
 def strict_check(api: str, what: str, strict: bool) -> Callable[[Structure], None]:

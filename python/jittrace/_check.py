@@ -168,15 +168,20 @@ class Checker:
         raises; a difference in structure, shape or dtype raises at once. Structures
         (namedtuples, dataclasses, ModelOutput) must be the same and are compared in their
         script form, so paths index that form (``output[1]`` for a dataclass's 2nd field).
+        Python numbers (bool, int, float) in them are compared by value, also with a 0-dim
+        tensor where the traced code gives one (TorchScript without jittrace's wrapper).
         """
         expected_structure, expected_form = Structure.of(expected)
         actual_structure, actual_form = Structure.of(actual)
         if not (expected_structure.plain and actual_structure.plain):
-            if expected_structure != actual_structure:
-                self.fail(
-                    f"{where}: output is {actual_structure.describe()} when traced, "
-                    f"{expected_structure.describe()} in eager mode"
+            if not expected_structure.matches(actual_structure):
+                traced, eager = actual_structure.describe(), expected_structure.describe()
+                detail = (
+                    f" ({actual_structure.difference(expected_structure)}, traced first)"
+                    if traced == eager
+                    else ""
                 )
+                self.fail(f"{where}: output is {traced} when traced, {eager} in eager mode{detail}")
             expected, actual = expected_form, actual_form
         failures: list[str] = []
         self._compare(expected, actual, where, "output", (method, mode), failures)
@@ -256,8 +261,55 @@ class Checker:
                 fail(f"is {_shape(actual)} when traced, {_shape(expected)} in eager mode")
             for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
                 self._compare(e, a, where, f"{path}[{i}]", label, failures)
+        elif type(expected) in (bool, int, float):
+            self._compare_number(expected, actual, where, path, label, failures)
         elif expected != actual:
             fail(f"is {actual!r} when traced, {expected!r} in eager mode")
+
+    def _compare_number(
+        self,
+        expected: bool | int | float,
+        actual: Any,
+        where: str,
+        path: str,
+        label: tuple[str, str | None],
+        failures: list[str],
+    ) -> None:
+        """A Python number, compared by value with the traced number or 0-dim tensor: exactly
+        for bool and int, within the tolerance for float."""
+        kind = type(expected).__name__
+        if isinstance(actual, torch.Tensor):
+            if actual.dim() != 0:
+                self._record(CheckResult(*label, path, None, None, False))
+                self.fail(
+                    failures[0]
+                    if failures
+                    else f"{where}: {path} is a tensor of shape {tuple(actual.shape)} when "
+                    f"traced, {a_or_an(kind)} in eager mode"
+                )
+            actual = actual.item()
+        elif type(actual) is not type(expected):
+            self._record(CheckResult(*label, path, None, None, False))
+            self.fail(
+                failures[0]
+                if failures
+                else f"{where}: {path} is {a_or_an(type(actual).__name__)} when traced, "
+                f"{a_or_an(kind)} in eager mode"
+            )
+        diff = abs(float(actual) - float(expected))
+        if math.isnan(diff):
+            diff = 0.0 if math.isnan(expected) and math.isnan(actual) else math.inf
+        rel = 0.0 if diff == 0 else (diff / abs(expected) if expected else math.inf)
+        if type(expected) is float:
+            rtol, atol = self.tolerance.rtol, self.tolerance.atol
+            same = diff <= atol + rtol * abs(expected)
+        else:
+            same = diff == 0
+        self._record(CheckResult(*label, path, diff, rel, same))
+        if not same:
+            failures.append(
+                f"{where}: {path} is {actual!r} when traced, {expected!r} in eager mode"
+            )
 
     def _record(self, result: CheckResult) -> None:
         for i, old in enumerate(self.results):
@@ -314,6 +366,11 @@ def _differences(expected: torch.Tensor, actual: torch.Tensor) -> tuple[float, f
     )
     rel = torch.where(diff == 0, torch.zeros_like(rel), rel)
     return float(diff.max()), float(rel.max())
+
+
+def a_or_an(noun: str) -> str:
+    """``an int``, ``a float``."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
 def _keys(obj: Any) -> str:

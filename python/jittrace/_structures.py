@@ -40,6 +40,8 @@ import functools
 import importlib
 import json
 import keyword
+import math
+import reprlib
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -63,11 +65,16 @@ class StructureUnavailable(JittraceError):
 # ----------------------------------------------------------------------------- leaves
 
 # A leaf is described by ("tensor",), ("const", type name, value) for None, bool, int,
-# float and str, or ("object", qualified type name) for anything else.
+# float and str, or ("object", qualified type name) for anything else. The output of a trace
+# (Structure.of_output) has two more: ("number", type name), a Python bool, int or float that
+# the traced code computed from tensor sizes (a 0-dim tensor in the script form, given back as
+# that type), and ("fixed", type name, value), a bool, int or float that does not depend on the
+# inputs (dropped from the script form, like None, and rebuilt as that value).
 _Leaf = tuple[Any, ...]
 _TENSOR: Final[_Leaf] = ("tensor",)
 _NONE: Final[_Leaf] = ("const", "NoneType", None)
 _CONSTANT_TYPES: Final = (type(None), bool, int, float, str)
+_NUMBER_TYPES: Final[dict[str, type]] = {"bool": bool, "int": int, "float": float}
 
 
 def _leaf_of(value: Any) -> _Leaf:
@@ -85,6 +92,13 @@ def _leaf_to_json(leaf: _Leaf) -> Any:
         return "Tensor"
     if leaf[0] == "const":
         return {"const": leaf[2]}
+    if leaf[0] == "number":
+        return {"number": leaf[1]}
+    if leaf[0] == "fixed":
+        value = leaf[2]
+        if type(value) is float and not math.isfinite(value):  # not JSON: spelled as a string
+            return {"fixed": repr(value), "type": "float"}
+        return {"fixed": value}
     return {"object": leaf[1]}
 
 
@@ -96,6 +110,15 @@ def _leaf_from_json(data: Any) -> _Leaf:
         if type(value) not in _CONSTANT_TYPES:
             raise ValueError(f"not a constant leaf: {data!r}")
         return ("const", type(value).__name__, value)
+    if isinstance(data, dict) and data.get("number") in _NUMBER_TYPES:
+        return ("number", data["number"])
+    if isinstance(data, dict) and "fixed" in data:
+        value = data["fixed"]
+        if data.get("type") == "float" and value in ("inf", "-inf", "nan"):
+            value = float(value)
+        if type(value) not in _NUMBER_TYPES.values():
+            raise ValueError(f"not a fixed number leaf: {data!r}")
+        return ("fixed", type(value).__name__, value)
     if isinstance(data, dict) and isinstance(data.get("object"), str):
         return ("object", data["object"])
     raise ValueError(f"not a structure leaf: {data!r}")
@@ -104,9 +127,22 @@ def _leaf_from_json(data: Any) -> _Leaf:
 def _describe_leaf(leaf: _Leaf) -> str:
     if leaf[0] == "tensor":
         return "Tensor"
-    if leaf[0] == "const":
+    if leaf[0] in ("const", "fixed"):
         return repr(leaf[2])
+    if leaf[0] == "number":
+        return str(leaf[1])
     return str(leaf[1]).rpartition(".")[2]
+
+
+def _output_leaf(value: Any, number: Callable[[torch.Tensor], str | None]) -> _Leaf:
+    """Describes one leaf of what traced code returned, inside a structure (see of_output)."""
+    if isinstance(value, torch.Tensor):
+        kind = number(value)
+        return _TENSOR if kind is None else ("number", kind)
+    cls = type(value)
+    if cls is bool or cls is int or cls is float:
+        return ("fixed", cls.__name__, value)
+    return _leaf_of(value)
 
 
 # ---------------------------------------------------------------- jittrace's pytree node
@@ -294,7 +330,8 @@ class _Node:
         children: the child nodes.
         keys: the keys of a mapping node, one per child (its script form may be a tuple).
         leaf: the leaf description of a leaf.
-        empty: the node holds no leaf other than None.
+        empty: the node holds no leaf other than None and fixed numbers (its script form
+            is dropped, and the structure rebuilds it).
         plain: the script form of any value of this node is the value itself.
     """
 
@@ -325,7 +362,9 @@ def _node(spec: pytree.TreeSpec, leaves: Any) -> _Node:
     """Compiles `spec` (and the next leaves from the iterator `leaves`) into a _Node."""
     if spec.is_leaf():
         leaf = next(leaves)
-        return _Node("leaf", "leaf", None, None, (), None, leaf, leaf == _NONE, True)
+        # None and fixed numbers are dropped from the script form; a number is converted.
+        empty = leaf == _NONE or leaf[0] == "fixed"
+        return _Node("leaf", "leaf", None, None, (), None, leaf, empty, leaf[0] != "number")
     children = tuple(_node(child, leaves) for child in spec.children())
     cls, context = spec.type, spec.context
     keys: tuple[Any, ...] | None = None
@@ -356,8 +395,9 @@ def _node(spec: pytree.TreeSpec, leaves: Any) -> _Node:
 
 def _dict_value(node: _Node) -> bool:
     """Whether a child's script form can be a value of a dict the tracer returns, which holds
-    tensors only (TorchScript dicts have one value type): a tensor, or dropped (no leaf)."""
-    return node.empty or node.leaf == _TENSOR
+    tensors only (TorchScript dicts have one value type): a tensor (a number is a 0-dim one),
+    or dropped (no leaf)."""
+    return node.empty or (node.leaf is not None and node.leaf[0] in ("tensor", "number"))
 
 
 def _describe(node: _Node) -> str:
@@ -383,6 +423,11 @@ def _describe(node: _Node) -> str:
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _same(value: Any, fixed: Any) -> bool:
+    """Whether `value` is the fixed number `fixed` (of its type: True is not 1; NaN is NaN)."""
+    return type(value) is type(fixed) and (value == fixed or (value != value and fixed != fixed))
 
 
 class _Codegen:
@@ -436,13 +481,15 @@ class _Codegen:
     def rebuild(self, node: _Node) -> str:
         """An expression building a value of the empty `node`."""
         if node.leaf is not None:
-            return "None"
+            return "None" if node.leaf == _NONE else self.const(node.leaf[2])
         return self.construct(node, [self.rebuild(c) for c in node.children])
 
     def from_expr(self, node: _Node, src: str) -> str:
         """An expression rebuilding the value of `node` from its script form `src`."""
         if node.plain:
             return src
+        if node.leaf is not None:  # a number: int(), float() or bool() of its 0-dim tensor
+            return f"{self.const(_NUMBER_TYPES[node.leaf[1]], 'c')}({src})"
         if node.empty:
             return self.rebuild(node)
         parts = [
@@ -453,7 +500,7 @@ class _Codegen:
 
     def to_expr(self, node: _Node, src: str) -> str:
         """An expression converting `src`, a value of `node`, into its script form."""
-        if node.plain:
+        if node.plain or node.leaf is not None:  # a number's script form is the traced value
             return src
         return f"{self.to_function(node)}({src})"
 
@@ -499,7 +546,13 @@ class _Codegen:
         for i, child in enumerate(node.children):
             expr = self.to_expr(child, src[i])
             if child.empty:  # dropped: it must match, else the whole node passes through
-                lines.append(f"    if {expr} is not None: return v")
+                if child.leaf is not None and child.leaf[0] == "fixed":
+                    same = self.const(_same, "f")
+                    lines.append(
+                        f"    if not {same}({expr}, {self.const(child.leaf[2])}): return v"
+                    )
+                else:
+                    lines.append(f"    if {expr} is not None: return v")
             elif node.form == "dict":
                 assert node.keys is not None
                 kept.append(f"{self.const(node.keys[i])}: {expr}")
@@ -557,7 +610,8 @@ class Structure:
             self.to_script = self.from_script = _identity
             return
         gen = _Codegen()
-        to_name = gen.to_function(root)
+        to_name = "_identity" if root.leaf is not None else gen.to_function(root)
+        gen.namespace["_identity"] = _identity
         from_body = gen.rebuild(root) if root.empty else gen.from_expr(root, "s")
         source = "\n\n".join([*gen.defs, f"def _from_script(s):\n    return {from_body}"])
         code = compile(source, f"<jittrace structure {self.describe()}>", "exec")
@@ -590,6 +644,77 @@ class Structure:
         leaves, spec = pytree.tree_flatten(_wrap(value))
         structure = _structure(spec, tuple(map(_leaf_of, leaves)))
         return structure, structure.to_script(value)
+
+    @classmethod
+    def of_output(
+        cls, value: Any, number: Callable[[torch.Tensor], str | None]
+    ) -> tuple[Structure, Any]:
+        """Takes the structure of what traced code returned, while it is traced.
+
+        Inside a structure, a bool, int or float is a fixed number: the structure rebuilds it
+        and the script form drops it (as None). A tensor for which `number` gives a type
+        name (``"int"``, ``"float"``, ``"bool"``) is a Python number of that type in eager
+        code that the trace computed as a 0-dim tensor (from tensor sizes): it stays in the
+        script form, and ``from_script`` gives it back as that type. A bare number is not
+        inside a structure: it stays in the script form, for the core to refuse.
+
+        Returns:
+            The structure and the script form of `value`.
+        """
+        cls_ = type(value)
+        if cls_ is torch.Tensor:
+            kind = number(value)
+            bare = _BARE.get(kind)
+            if bare is None:
+                leaf = _TENSOR if kind is None else ("number", kind)
+                bare = _BARE[kind] = _structure(_LEAF_SPEC, (leaf,))
+            return bare, value
+        if (
+            (cls_ is tuple or cls_ is list)
+            and value
+            and all(type(v) is torch.Tensor and number(v) is None for v in value)
+        ):
+            return _plain((cls_, len(value))), value
+        leaves, spec = pytree.tree_flatten(_wrap(value))
+        if spec.is_leaf():  # not a structure
+            return cls.of(value)
+        structure = _structure(spec, tuple(_output_leaf(x, number) for x in leaves))
+        return structure, structure.to_script(value)
+
+    def matches(self, other: Structure) -> bool:
+        """Whether values of the two structures can be compared leaf by leaf: the structures
+        are equal, except that a bool, int or float leaf matches any value of its type, or a
+        tensor (a number that the other computed as a 0-dim tensor)."""
+        if self == other:
+            return True
+        (spec, leaves), (other_spec, other_leaves) = self._key, other._key
+        return spec == other_spec and all(
+            map(_leaves_match, leaves, other_leaves)  # same spec: as many leaves
+        )
+
+    def difference(self, other: Structure) -> str:
+        """Where two structures with the same description differ: the first node whose type
+        or context differ (pytree contexts hold the constants some types keep, such as a
+        transformers cache's ``cumulative_length``), as a path and the two contexts."""
+        shown = reprlib.Repr()
+        shown.maxstring = shown.maxother = 120
+
+        def walk(a: pytree.TreeSpec, b: pytree.TreeSpec, path: str) -> str | None:
+            if a.type != b.type or a.context != b.context or a.num_children != b.num_children:
+                return (
+                    f"{path or 'the output'} holds {shown.repr(a.context)} in one, "
+                    f"{shown.repr(b.context)} in the other"
+                )
+            for i, (x, y) in enumerate(zip(a.children(), b.children(), strict=True)):
+                found = walk(x, y, f"{path}[{i}]")
+                if found is not None:
+                    return found
+            return None
+
+        found = walk(self._key[0], other._key[0], "")
+        if found is None:
+            return "their constants differ"
+        return found
 
     def describe(self) -> str:
         """A readable form, such as ``Point(x=Tensor, y=Tensor)`` or ``(Tensor, None)``."""
@@ -695,6 +820,19 @@ class Structure:
 
 
 _PLAIN: dict[tuple[type, int], Structure] = {}
+_LEAF_SPEC: Final = pytree.tree_flatten(0)[1]
+_BARE: dict[str | None, Structure] = {}  # a bare tensor (None) or number, by type name
+
+
+def _leaves_match(a: _Leaf, b: _Leaf) -> bool:
+    if a == b:
+        return True
+    numbers = ("bool", "int", "float")
+    a_number = a[0] in ("const", "fixed") and a[1] in numbers
+    b_number = b[0] in ("const", "fixed") and b[1] in numbers
+    if a_number and b_number:
+        return bool(a[1] == b[1])
+    return (a_number and b == _TENSOR) or (b_number and a == _TENSOR)
 
 
 def _plain(key: tuple[type, int]) -> Structure:
