@@ -14,6 +14,6 @@ def local_name(tensor: Any) -> str:
     while frame is not None:
         for name, value in frame.f_locals.items():
             if value is tensor and name != "self" and not name.startswith("__"):
-                return name
+                return str(name)
         frame = frame.f_back
     return ""
