@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -22,6 +23,8 @@ const char* version() { return JITTRACE_VERSION; }
 
 namespace detail {
 namespace {
+
+thread_local NameLookup name_lookup;  // see set_name_lookup
 
 using c10::IValue;
 using torch::jit::Graph;
@@ -113,6 +116,11 @@ bool is_constant_requiring_grad(const std::string& message) {
 
 }  // namespace
 
+NameLookup set_name_lookup(NameLookup lookup) {
+  std::swap(lookup, name_lookup);
+  return lookup;
+}
+
 std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Method& method, bool strict,
                                    torch::jit::Module* self) {
   if (!method.fn) throw InputError(prefix + "the function to trace is empty");
@@ -176,11 +184,13 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Method& meth
     check_output(prefix, out);
     return {std::move(out)};
   };
-  auto no_names = [](const torch::autograd::Variable& /*unused*/) { return std::string(); };
+  auto lookup_name = [](const torch::autograd::Variable& var) {
+    return name_lookup ? name_lookup(var) : std::string();
+  };
 
   std::shared_ptr<Graph> graph;
   try {
-    graph = torch::jit::tracer::trace(std::move(traceable), traced_fn, no_names, strict,
+    graph = torch::jit::tracer::trace(std::move(traceable), traced_fn, lookup_name, strict,
                                       /*force_outplace=*/false, /*self=*/nullptr, names)
                 .first->graph;
   } catch (const Error&) {

@@ -7,6 +7,8 @@
 // functions again when torch moves.
 #include "source_locations.h"
 
+#include <pybind11/pybind11.h>
+#include <torch/csrc/autograd/python_variable.h>
 #include <torch/csrc/jit/frontend/source_range.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/ir/ir.h>
@@ -48,6 +50,18 @@ void record_source_location(torch::jit::Node* node) {
   if (!skip_source_locations) node->setSourceRange(python_source_range());
 }
 
+// The name of the user's local variable bound to `tensor`, or "" (see jittrace/_names.py).
+std::string local_name(const at::Tensor& tensor) {
+  namespace py = pybind11;
+  py::gil_scoped_acquire gil;
+  try {
+    const py::object name = py::module_::import("jittrace._names").attr("local_name")(tensor);
+    return name.cast<std::string>();
+  } catch (const py::error_already_set&) {
+    return {};  // a name is a nicety: a failed lookup leaves the tracer's numbered name
+  }
+}
+
 }  // namespace
 
 SourceLocations::SourceLocations(bool record) : previous_(skip_source_locations) {
@@ -55,8 +69,12 @@ SourceLocations::SourceLocations(bool record) : previous_(skip_source_locations)
   std::call_once(installed,
                  [] { torch::jit::tracer::setRecordSourceLocation(record_source_location); });
   skip_source_locations = !record;
+  previous_names_ = detail::set_name_lookup(record ? local_name : detail::NameLookup());
 }
 
-SourceLocations::~SourceLocations() { skip_source_locations = previous_; }
+SourceLocations::~SourceLocations() {
+  skip_source_locations = previous_;
+  detail::set_name_lookup(std::move(previous_names_));
+}
 
 }  // namespace jittrace::python

@@ -106,8 +106,10 @@ def jit_trace(
             operations (a straight-through estimator's gradient becomes autograd's); the
             report lists each Function traced through.
         record_source_locations: Stamp graph nodes with the Python source line that created
-            them (as ``torch.jit.trace`` does). Off by default: it makes tracing about a third
-            slower.
+            them and name traced values after the user's local variables (``%hidden``), as
+            ``torch.jit.trace`` does. Off by default: tracing takes about 2x as long on a
+            small function (60 -> 120 µs) and 3.5x on a 6-layer ``nn.TransformerEncoder``
+            (10.5 -> 38 ms), the names about 10 µs and 5 ms of that.
 
     Returns:
         A ``torch.jit.ScriptFunction``; a ``jittrace.TracedFunction`` around one when inputs

@@ -51,6 +51,13 @@ class Path {
   std::vector<std::string> parts_;
 };
 
+/// How traces on this thread name the values they record: `lookup(tensor)` returns a name for a
+/// traced tensor, or "" for none. Empty (the default): values keep the tracer's numbered names.
+/// The binding sets it for `record_source_locations=True` (user's local variable names).
+using NameLookup = std::function<std::string(const at::Tensor&)>;
+/// Sets this thread's name lookup and returns the previous one (restore it when done).
+JITTRACE_API NameLookup set_name_lookup(NameLookup lookup);
+
 /// Whether an example input is a constant: it holds no tensor, only None, bool, int, float and
 /// str, in tuples, lists and dicts (empty ones included). A trace specialises on a constant
 /// instead of taking it as an input. The one definition of the rule: Python asks it too.
