@@ -588,3 +588,22 @@ def test_range_over_a_traced_size_is_guarded_even_when_the_size_is_also_sliced_w
     assert [g.kind for g in info_of(traced).guards] == ["index"]
     with pytest.raises(torch.jit.Error, match="gave 3 when traced, but 4 on this call"):
         traced(torch.ones(4, 2))
+
+
+def test_guards_survive_optimize_for_inference(tmp_path):
+    class Gate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+        def forward(self, x):
+            if x.sum() > 0:
+                return self.fc(x)
+            return x
+
+    fast = jittrace.optimize_for_inference(jit_trace(Gate().eval(), torch.ones(1, 2)))
+    jittrace.save(fast, tmp_path / "fast.pt")
+    for model in (fast, jittrace.load(tmp_path / "fast.pt")):
+        assert model(torch.ones(3, 2)).shape == (3, 2)
+        with pytest.raises(torch.jit.Error, match="gave True when traced, but False on this call"):
+            model(-torch.ones(1, 2))
