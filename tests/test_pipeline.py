@@ -175,7 +175,9 @@ def test_an_empty_list_is_specialised_not_traced():
 
 
 def test_options_are_one_frozen_object():
-    options = jittrace._options.Options.of("jit_trace", True, False, False, 0.5, True)
+    options = jittrace._options.Options.of(
+        "jit_trace", {"respect_mode": False, "check_tolerance": 0.5, "report": True}
+    )
     assert options.tolerance == jittrace.Tolerance(rtol=0.5)
     assert options.report == jittrace.ReportOptions()
     with pytest.raises(AttributeError):

@@ -144,16 +144,7 @@ def jit_trace(
         raise unknown_option(api, next(iter(unknown)), _JIT_TRACE_OPTIONS)
     if isinstance(func, torch.jit.ScriptModule):
         return already_scripted(func)
-    options = Options.of(
-        api,
-        strict,
-        respect_mode,
-        record_source_locations,
-        check_tolerance,
-        report,
-        guards,
-        autograd_functions,
-    )
+    options = Options.of(api, locals())
     target, method = Target.of(api, func)
     checks = [
         Check(f"check_inputs[{i}]", {method: call(args)})
@@ -247,16 +238,7 @@ def jit_trace_module(
     torch.Size([1, 2])
     """
     api = "jit_trace_module"
-    options = Options.of(
-        api,
-        strict,
-        respect_mode,
-        record_source_locations,
-        check_tolerance,
-        report,
-        guards,
-        autograd_functions,
-    )
+    options = Options.of(api, locals())
     target = Target.of_module(api, mod)
     for name in method_inputs:
         if not hasattr(mod, name):  # a mistyped option, or a method the module lacks

@@ -75,16 +75,7 @@ def trace(
     if example_inputs is None and example_kwarg_inputs is None:
         raise InputError(f"[{api}] give example_inputs or example_kwarg_inputs")
     # torch.jit.trace's check_tolerance is the checks' rtol.
-    options = Options.of(
-        api,
-        strict,
-        respect_mode,
-        record_source_locations,
-        check_tolerance,
-        False,
-        guards,
-        autograd_functions,
-    )
+    options = Options.of(api, locals())
     target, method = Target.of(api, func)
     args = () if example_inputs is None else _as_args(example_inputs)
     example = call(args, example_kwarg_inputs)
@@ -131,16 +122,7 @@ def trace_module(
     _refuse_private(api, _force_outplace, _module_class, _compilation_unit, _store_inputs)
     _optimize_does_nothing(optimize)
     # torch.jit.trace's check_tolerance is the checks' rtol.
-    options = Options.of(
-        api,
-        strict,
-        respect_mode,
-        record_source_locations,
-        check_tolerance,
-        False,
-        guards,
-        autograd_functions,
-    )
+    options = Options.of(api, locals())
     target = Target.of_module(api, mod)
     if not isinstance(inputs, Mapping):
         raise InputError(

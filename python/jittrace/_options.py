@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,42 +171,41 @@ class Options:
     autograd_functions: str = "refuse"
 
     @classmethod
-    def of(
-        cls,
-        api: str,
-        strict: object = True,
-        respect_mode: object = True,
-        record_source_locations: object = False,
-        check_tolerance: object = None,
-        report: object = False,
-        guards: object = True,
-        autograd_functions: object = "refuse",
-    ) -> Options:
-        """The options as the public functions take them (in this order), checked."""
-        if (
-            strict is True
-            and respect_mode is True
-            and record_source_locations is False
-            and check_tolerance is None
-            and report is False
-            and guards is True
-            and autograd_functions == "refuse"
-        ):  # the common call, made once per api
+    def of(cls, api: str, arguments: Mapping[str, object]) -> Options:
+        """The options as a public function took them: its arguments by name (``locals()``),
+        checked; an option the function does not take keeps its default."""
+        given = [arguments.get(name, default) for name, default in _PARAMETERS]
+        if all(  # the common call: everything at its default, one object per api
+            value is default or (isinstance(value, str) and value == default)
+            for value, (_, default) in zip(given, _PARAMETERS, strict=True)
+        ):
             found = _DEFAULTS.get(api)
             if found is None:
                 found = _DEFAULTS[api] = cls(api)
             return found
+        strict, respect_mode, locations, tolerance, report, guards, functions = given
         return cls(
             api,
             _flag(api, "strict", strict),
             _flag(api, "respect_mode", respect_mode),
-            _flag(api, "record_source_locations", record_source_locations),
-            Tolerance.of(api, check_tolerance),
+            _flag(api, "record_source_locations", locations),
+            Tolerance.of(api, tolerance),
             ReportOptions.of(api, report),
             _flag(api, "guards", guards),
-            how_of(api, autograd_functions),
+            how_of(api, functions),
         )
 
+
+# The public functions' option parameters (as Options.of reads them) and their defaults.
+_PARAMETERS: tuple[tuple[str, object], ...] = (
+    ("strict", True),
+    ("respect_mode", True),
+    ("record_source_locations", False),
+    ("check_tolerance", None),
+    ("report", False),
+    ("guards", True),
+    ("autograd_functions", "refuse"),
+)
 
 _DEFAULTS: dict[str, Options] = {}
 

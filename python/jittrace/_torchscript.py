@@ -9,6 +9,7 @@ dicts in csrc/python/mirror.cpp.)
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Callable
@@ -203,6 +204,7 @@ def script_exports(
     return scripted
 
 
+@functools.cache  # a pure function of the name; asked on every module trace
 def script_module_attribute(name: str) -> str | None:
     """Where a traced module's own attribute `name` comes from (``nn.Module.double``,
     ``torch.jit._script.RecursiveScriptModule.save``), or None if it has none: a traced method
