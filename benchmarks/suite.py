@@ -81,9 +81,15 @@ def trace_time(res: Results, cfg: Config, models: list[Model], log: Callable[[st
         obj, x = m.build(), m.inputs()
         log(f"trace time: {m.name}")
         if not isinstance(obj, nn.Module):
+            # Where a function trace's time goes: the core alone (the binding's trace of the
+            # plain call, what any jittrace trace costs at least: libtorch's tracer, the graph's
+            # clean-up, the ScriptFunction) and the Python layer without and with guards.
+            core = [(obj, x, [f"argument_{i + 1}" for i in range(len(x))], {})]
             candidates = {
                 "eager": lambda: obj(*x),
                 "jittrace": lambda: jittrace.jit_trace(obj, *x),
+                "jittrace_no_guards": lambda: jittrace.jit_trace(obj, *x, guards=False),
+                "jittrace_core": lambda: jittrace._C.trace_function(core, "bench.f", False, False),
                 "torch_jit_trace": lambda: torch_jit_trace(obj, x, check=False),
                 "torch_jit_trace_check": lambda: torch_jit_trace(obj, x, check=True),
             }
