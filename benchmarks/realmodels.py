@@ -1,4 +1,5 @@
 """python -m benchmarks.realmodels [--only NAME ...] [--no-timing] [--out DIR] [--md FILE]
+                                  [--table-from RUN.json]
 
 Guards on real architectures: each model (transformers models built from tiny configs with random
 weights, no downloads, and a few torch.nn ones) is traced in eval mode at one input size and
@@ -1357,7 +1358,12 @@ def markdown(data: dict[str, Any]) -> str:
             )
             continue
         tt = r.get("trace_time_s")
-        trace_ratio = f"{tt['jittrace'] / tt['torch_jit_trace']:.2f}" if tt else "—"
+        trace_ratio = (
+            f"{tt['jittrace'] / tt['torch_jit_trace']:.2f} "
+            f"({tt['jittrace_no_guards'] / tt['torch_jit_trace']:.2f})"
+            if tt
+            else "—"
+        )
         lat = r.get("latency_s")
         call_ratio = f"{lat['jittrace'] / lat['jittrace_no_guards']:.3f}" if lat else "—"
         guards = r.get("guards")
@@ -1397,6 +1403,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="models per worker process (default 4; 1 isolates each model)",
     )
+    parser.add_argument(
+        "--table-from",
+        metavar="RUN.json",
+        help="write the markdown table of an earlier run's JSON and exit (no measurement)",
+    )
     # Internal: how a worker process is started (NAMES, OUT.json, the run's start time).
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1404,6 +1415,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         name, out, started = args.worker
         return _worker(name, out, timing, float(started))
+    if args.table_from:
+        Path(args.md).write_text(markdown(json.loads(Path(args.table_from).read_text())))
+        return 0
     all_cases = cases()
     if args.list:
         for c in all_cases:
