@@ -5,8 +5,8 @@
 #   make test-deprecations - the suite with jittrace's own deprecation warnings as errors
 #   make lint    - ruff, clang-format, mypy (strict) and stubtest of _C.pyi (make -k lint: all)
 #   make bench   - run the benchmark suite against torch.jit.trace
-#   make bench-models - guards on 60+ real architectures: false alarms, correctness at another
-#                  size, trace time (about 15 minutes), writes benchmarks/MODELS.md
+#   make bench-models - guards on 74 real architectures: false alarms, correctness at another
+#                  size, trace time (about 6 minutes), writes benchmarks/MODELS.md
 #   make sanitize - build the C++ core and its tests with ASan + UBSan and run them
 
 PYTHON ?= python3
