@@ -5,6 +5,8 @@
 #   make test-deprecations - the suite with jittrace's own deprecation warnings as errors
 #   make lint    - ruff, clang-format, mypy (strict) and stubtest of _C.pyi (make -k lint: all)
 #   make bench   - run the benchmark suite against torch.jit.trace
+#   make bench-models - guards on 74 real architectures: false alarms, correctness at another
+#                  size, trace time (about 6 minutes), writes benchmarks/MODELS.md
 #   make sanitize - build the C++ core and its tests with ASan + UBSan and run them
 
 PYTHON ?= python3
@@ -21,7 +23,7 @@ TOOLS := "scikit-build-core>=0.10" "cmake>=3.21" ninja "nlohmann-json>=3.12,<4" 
 LINT_TOOLS := "ruff==0.17.6" "mypy==2.4.1" "clang-format==23.1.5"
 
 .PHONY: demo test test-deprecations lint lint-ruff lint-ruff-format lint-clang-format lint-mypy lint-stubtest \
-  bench bench-quick sanitize install clean
+  bench bench-quick bench-models sanitize install clean
 
 # Re-run when this file changes (a new tool): venv creation and pip are idempotent.
 $(VENV)/.tools-installed: Makefile
@@ -75,6 +77,10 @@ bench: install
 
 bench-quick: install
 	$(PY) -m benchmarks --quick
+
+# Tiny transformers and torch.nn models traced at one size, called at another (see benchmarks/MODELS.md).
+bench-models: install
+	$(PY) -m benchmarks.realmodels
 
 # The core and the C++ tests only (no Python module: libtorch_python is not built with ASan).
 SANITIZE_DIR := build/sanitize

@@ -42,7 +42,7 @@ class Figure:
     group: str
     model: str
     candidate: str
-    unit: str  # "s" or "bytes"
+    unit: str  # "s", "bytes", "ratio" or "count"
     samples: list[float] = field(default_factory=list)
     note: str = ""
 
@@ -73,15 +73,15 @@ class Figure:
 @dataclass
 class Target:
     """A ratio of two figures' medians (or one figure's median, without a denominator) and the
-    limit it must stay under."""
+    limit it must stay under (None: the ratio is reported, not judged)."""
 
     id: str
     description: str
     numerator: str
     denominator: str | None
-    limit: float
+    limit: float | None
     ratio: float = float("nan")
-    met: bool | None = None  # None: a figure is missing (skipped or failed)
+    met: bool | None = None  # None: a figure is missing (skipped or failed), or no limit
 
 
 @dataclass

@@ -53,6 +53,8 @@ def _value(value: float, unit: str) -> str:
         return f"{value * 1e6:.2f} µs"
     if unit == "bytes":
         return f"{value / 2**20:.2f} MB"
+    if unit == "count":
+        return f"{value:.0f}"
     return f"{value:.3f}"
 
 
@@ -95,7 +97,7 @@ def markdown(data: dict[str, Any]) -> str:
                     cells.append("—")
                     continue
                 cell = _value(f["median"], f["unit"])
-                if base and c != baseline:
+                if base and c != baseline and f["unit"] == row[baseline]["unit"]:
                     cell += f" ({f['median'] / base:.2f}×)"
                 cells.append(cell)
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
@@ -104,17 +106,24 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append("")
     lines += ["### Targets", "", "| target | ratio | limit | met |", "|---|---|---|---|"]
     for t in data["targets"]:
+        measured = t["ratio"] is not None and t["ratio"] == t["ratio"]  # not NaN
         ratio = (
             "—"
-            if t["met"] is None
+            if not measured
             else (
                 _value(t["ratio"], "bytes")
                 if t["id"] == "memory/rss_growth"
                 else f"{t['ratio']:.3f}"
             )
         )
-        limit = _value(t["limit"], "bytes") if t["id"] == "memory/rss_growth" else f"{t['limit']}"
-        met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
+        limit = (
+            "none (reported)"
+            if t["limit"] is None
+            else _value(t["limit"], "bytes")
+            if t["id"] == "memory/rss_growth"
+            else f"{t['limit']}"
+        )
+        met = {True: "yes", False: "**no**", None: "—" if measured else "not measured"}[t["met"]]
         lines.append(f"| {t['description']} | {ratio} | {limit} | {met} |")
     if data["skipped"]:
         lines += ["", "Not measured:", ""]
@@ -139,8 +148,9 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> str:
     for t in new["targets"]:
         o = old_targets.get(t["id"])
         fmt = lambda r: "—" if r is None or r != r else f"{r:.3f}"  # noqa: E731
+        limit = "—" if t["limit"] is None else f"{t['limit']:g}"
         lines.append(
-            f"{t['id']:60s} {fmt(o['ratio'] if o else None):>8s} {fmt(t['ratio']):>8s} {t['limit']:>8g}"
+            f"{t['id']:60s} {fmt(o['ratio'] if o else None):>8s} {fmt(t['ratio']):>8s} {limit:>8s}"
         )
     return "\n".join(lines)
 

@@ -576,6 +576,23 @@ def test_slicing_a_tensor_with_a_traced_size_is_traced_not_guarded():
     assert torch.equal(traced(other), embed(other))
 
 
+def test_slicing_several_dims_with_traced_bounds_is_traced_not_guarded():
+    """Both bounds of one slice converted before the slice is recorded, the tracer's scalar
+    conversions inserted earlier in the graph, a second dim sliced after (GPT-Neo's causal mask:
+    bias[:, :, k - q : k, :k]): all recorded dynamically, none guarded."""
+    bias = torch.arange(32 * 32.0).view(1, 1, 32, 32)
+
+    def window(q, k):
+        q_len, k_len = q.size(-2), k.size(-2)
+        return bias[:, :, k_len - q_len : k_len, :k_len] * 2
+
+    traced = jit_trace(window, torch.ones(2, 8, 4), torch.ones(2, 8, 4))
+    assert info_of(traced).guards == ()
+    for q, k in ((13, 13), (3, 9)):
+        other = (torch.ones(2, q, 4), torch.ones(2, k, 4))
+        assert torch.equal(traced(*other), window(*other))
+
+
 def test_range_over_a_traced_size_is_guarded_even_when_the_size_is_also_sliced_with():
     def unrolled(x):
         n = x.size(0)

@@ -121,8 +121,9 @@ class _Scope:
         self.describe = describe
         self.found: list[Guard] = []
         self.outer = outer
-        # __index__ conversions waiting for settle(): (tensor, guard, message, graph position).
-        self.pending: list[tuple[torch.Tensor, Guard, str, int]] = []
+        # __index__ conversions waiting for settle(): (tensor, guard, message, the unique name
+        # of the last value in the graph then; None if there was none).
+        self.pending: list[tuple[torch.Tensor, Guard, str, int | None]] = []
 
 
 _local = threading.local()
@@ -150,9 +151,7 @@ def _convert(tensor: torch.Tensor, kind: str, result: Any) -> Any:
     if kind == "index":
         # Slicing a tensor with a traced size (x[:, :n]) reads __index__ too, but libtorch's
         # tracer then records the bound as the traced value: decided once it has (settle).
-        state = torch._C._get_tracing_state()
-        position = sum(1 for _ in state.graph().nodes()) if state is not None else 0
-        scope.pending.append((tensor, guard, message, position))
+        scope.pending.append((tensor, guard, message, _last_value()))
     elif _C.guard(tensor, kind, observed, message):
         scope.found.append(guard)
     return result
@@ -165,6 +164,22 @@ _SCALAR_OF = frozenset({"aten::Int", "aten::ScalarImplicit", "aten::Float", "ate
 _INDEXING = frozenset({"aten::slice", "aten::select"})
 # How many nodes after an __index__ conversion that indexing may take (one per indexed dim).
 _USE_WINDOW = 16
+
+
+def _last_value() -> int | None:
+    """The unique name of the last value the running trace recorded (None if none yet): where
+    the nodes that may use a conversion start. A name, not a count of nodes: the tracer inserts
+    the scalar conversions of a traced value (aten::Int) right after its producer, earlier in
+    the graph, which would shift a count."""
+    state = torch._C._get_tracing_state()
+    if state is None:
+        return None
+    node = state.graph().return_node().prev()
+    while node.kind() != "prim::Param":
+        if node.outputsSize():
+            return int(node.outputsAt(0).unique())
+        node = node.prev()
+    return None
 
 
 def settle() -> None:
@@ -181,10 +196,19 @@ def settle() -> None:
     if state is None:
         return
     nodes = list(state.graph().nodes())
-    ends = [position for *_, position in pending[1:]] + [len(nodes)]
-    for (tensor, guard, message, position), end in zip(pending, ends, strict=True):
-        # Up to the next conversion, which would show its own use.
-        if _used_as_traced(tensor, nodes[position : min(end, position + _USE_WINDOW)]):
+    after = {int(n.outputsAt(0).unique()): i + 1 for i, n in enumerate(nodes) if n.outputsSize()}
+    # Where each conversion's nodes start (past the end if its last value is gone: guarded).
+    starts = [0 if last is None else after.get(last, len(nodes)) for *_, last in pending]
+    # Up to the next conversion recorded after a node, which would show its own use: the
+    # bounds of one slice (x[a:b]) are converted one after the other, then sliced with.
+    ends, end = [], len(nodes)
+    for i in range(len(pending) - 1, -1, -1):
+        if i + 1 < len(pending) and starts[i + 1] > starts[i]:
+            end = starts[i + 1]
+        ends.append(end)
+    ends.reverse()
+    for (tensor, guard, message, _), start, end in zip(pending, starts, ends, strict=True):
+        if _used_as_traced(tensor, nodes[start : min(end, start + _USE_WINDOW)]):
             continue
         if _C.guard(tensor, "index", guard.value, message):
             scope.found.append(guard)
