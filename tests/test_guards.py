@@ -624,3 +624,29 @@ def test_guards_survive_optimize_for_inference(tmp_path):
         assert model(torch.ones(3, 2)).shape == (3, 2)
         with pytest.raises(torch.jit.Error, match="gave True when traced, but False on this call"):
             model(-torch.ones(1, 2))
+
+
+def test_the_core_finds_indexing_only_inside_a_trace_and_within_the_window():
+    """_C.trace_mark / recorded_by_indexing, which settle() asks: nothing outside a trace; inside
+    one, a tensor sliced with right after its mark is recorded, one used later is not."""
+    from jittrace import _C
+
+    x = torch.arange(10.0)
+    assert _C.trace_mark() is None
+    assert _C.recorded_by_indexing([(x, None), (x, 3)], 16) == [False, False]
+    seen: list[list[bool]] = []
+
+    def probe(t):
+        n = t.size(0)
+        mark = _C.trace_mark()
+        early = t[:n] * 2  # n is a bound of the slice recorded right after the mark
+        late_mark = _C.trace_mark()
+        out = early
+        for _ in range(20):  # more nodes than the window before anything slices with m
+            out = out + 1
+        m = t.size(0)
+        seen.append(_C.recorded_by_indexing([(n, mark), (m, late_mark), (torch.ones(1), mark)], 16))
+        return out + t[:m].sum()
+
+    jit_trace(probe, torch.ones(5), guards=False)
+    assert seen == [[True, False, False]]

@@ -5,12 +5,14 @@
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/ir/ir.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -372,6 +374,69 @@ bool guard(const at::Tensor& tensor, Conversion kind, const IValue& observed,
     guard_list(g, value, tensor, leaves, by_dtype, message);
   }
   return true;
+}
+
+std::optional<size_t> trace_mark() {
+  const auto& state = torch::jit::tracer::getTracingState();
+  if (!state) return std::nullopt;
+  for (Node* n = state->graph->return_node()->prev(); n->kind() != prim::Param; n = n->prev()) {
+    if (!n->outputs().empty()) return n->output(0)->unique();
+  }
+  return std::nullopt;
+}
+
+std::vector<bool> recorded_by_indexing(
+    const std::vector<std::pair<at::Tensor, std::optional<size_t>>>& conversions, size_t window) {
+  std::vector<bool> recorded(conversions.size(), false);
+  const auto& state = torch::jit::tracer::getTracingState();
+  if (!state || conversions.empty()) return recorded;
+  std::vector<Node*> nodes;
+  std::unordered_map<size_t, size_t> after;  // a node's first output -> the position after it
+  for (Node* n : state->graph->nodes()) {
+    nodes.push_back(n);
+    if (!n->outputs().empty()) after[n->output(0)->unique()] = nodes.size();
+  }
+  // Where each conversion's nodes start: past the end when its mark is gone (then guarded).
+  std::vector<size_t> starts;
+  for (const auto& [tensor, mark] : conversions) {
+    if (!mark) {
+      starts.push_back(0);
+      continue;
+    }
+    const auto it = after.find(*mark);
+    starts.push_back(it == after.end() ? nodes.size() : it->second);
+  }
+  // Up to the next conversion made after more nodes were recorded: the bounds of one slice
+  // (x[a:b]) are converted one after the other, then sliced with, so they share a window.
+  std::vector<size_t> ends(conversions.size(), nodes.size());
+  for (size_t i = conversions.size() - 1; i-- > 0;) {
+    ends[i] = starts[i + 1] > starts[i] ? starts[i + 1] : ends[i + 1];
+  }
+  const auto is_scalar_of = [](const Node* n) {
+    const auto kind = n->kind();
+    return kind == aten::Int || kind == aten::ScalarImplicit || kind == aten::Float ||
+           kind == aten::IntImplicit;
+  };
+  for (size_t i = 0; i < conversions.size(); ++i) {
+    const IValue tensor(conversions[i].first);
+    if (!state->hasValue(tensor)) continue;
+    const Value* traced = state->getValue(tensor);
+    const auto of_traced = [&](const Value* v) {
+      if (v == traced) return true;
+      const Node* producer = v->node();
+      if (!is_scalar_of(producer)) return false;
+      const auto inputs = producer->inputs();
+      return std::find(inputs.begin(), inputs.end(), traced) != inputs.end();
+    };
+    const size_t end = std::min(ends[i], starts[i] + window);
+    for (size_t k = starts[i]; k < end && !recorded[i]; ++k) {
+      const Node* n = nodes[k];
+      if (n->kind() != aten::slice && n->kind() != aten::select) continue;
+      const auto inputs = n->inputs();
+      recorded[i] = std::any_of(inputs.begin(), inputs.end(), of_traced);
+    }
+  }
+  return recorded;
 }
 
 }  // namespace jittrace::detail

@@ -4,6 +4,7 @@
 #include <jittrace/detail.h>
 #include <jittrace/errors.h>
 #include <pybind11/complex.h>
+#include <pybind11/stl.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/python/pybind_utils.h>
 
@@ -58,6 +59,15 @@ void init_guards(py::module_& m) {
       "('{actual}': the call's value) when `kind` ('bool', 'int', 'float', 'item', 'tolist', "
       "'len', 'index', 'iter') of tensor gives another value than `observed`. Returns whether "
       "it did (not outside a trace, nor for a value that does not depend on the inputs).");
+
+  m.def("trace_mark", &detail::trace_mark,
+        "detail::trace_mark: the unique name of the last value the trace running on this thread "
+        "recorded (None: no trace, or nothing recorded yet).");
+  m.def("recorded_by_indexing", &detail::recorded_by_indexing, py::arg("conversions"),
+        py::arg("window"),
+        "detail::recorded_by_indexing: for each (tensor, trace_mark()) of an __index__ conversion, "
+        "whether the running trace recorded the tensor's value as a bound of Python indexing "
+        "(aten::slice / aten::select) within `window` nodes of the mark.");
 
   m.def(
       "tapped_method",

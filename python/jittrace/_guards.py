@@ -121,8 +121,8 @@ class _Scope:
         self.describe = describe
         self.found: list[Guard] = []
         self.outer = outer
-        # __index__ conversions waiting for settle(): (tensor, guard, message, the unique name
-        # of the last value in the graph then; None if there was none).
+        # __index__ conversions waiting for settle(): (tensor, guard, message, where the trace
+        # was: _C.trace_mark()).
         self.pending: list[tuple[torch.Tensor, Guard, str, int | None]] = []
 
 
@@ -151,35 +151,15 @@ def _convert(tensor: torch.Tensor, kind: str, result: Any) -> Any:
     if kind == "index":
         # Slicing a tensor with a traced size (x[:, :n]) reads __index__ too, but libtorch's
         # tracer then records the bound as the traced value: decided once it has (settle).
-        scope.pending.append((tensor, guard, message, _last_value()))
+        scope.pending.append((tensor, guard, message, _C.trace_mark()))
     elif _C.guard(tensor, kind, observed, message):
         scope.found.append(guard)
     return result
 
 
-# The scalar conversions libtorch's tracer puts between a traced 0-dim tensor and an operation
-# that takes it as a number (a slice bound, a size).
-_SCALAR_OF = frozenset({"aten::Int", "aten::ScalarImplicit", "aten::Float", "aten::IntImplicit"})
-# What libtorch's tracer records when Python indexing of a tensor takes a traced bound.
-_INDEXING = frozenset({"aten::slice", "aten::select"})
-# How many nodes after an __index__ conversion that indexing may take (one per indexed dim).
+# How many nodes after an __index__ conversion the indexing that takes it as a bound may be
+# recorded (one per indexed dim); see _C.recorded_by_indexing.
 _USE_WINDOW = 16
-
-
-def _last_value() -> int | None:
-    """The unique name of the last value the running trace recorded (None if none yet): where
-    the nodes that may use a conversion start. A name, not a count of nodes: the tracer inserts
-    the scalar conversions of a traced value (aten::Int) right after its producer, earlier in
-    the graph, which would shift a count."""
-    state = torch._C._get_tracing_state()
-    if state is None:
-        return None
-    node = state.graph().return_node().prev()
-    while node.kind() != "prim::Param":
-        if node.outputsSize():
-            return int(node.outputsAt(0).unique())
-        node = node.prev()
-    return None
 
 
 def settle() -> None:
@@ -192,46 +172,10 @@ def settle() -> None:
     if scope is None or not scope.pending:
         return
     pending, scope.pending = scope.pending, []
-    state = torch._C._get_tracing_state()
-    if state is None:
-        return
-    nodes = list(state.graph().nodes())
-    after = {int(n.outputsAt(0).unique()): i + 1 for i, n in enumerate(nodes) if n.outputsSize()}
-    # Where each conversion's nodes start (past the end if its last value is gone: guarded).
-    starts = [0 if last is None else after.get(last, len(nodes)) for *_, last in pending]
-    # Up to the next conversion recorded after a node, which would show its own use: the
-    # bounds of one slice (x[a:b]) are converted one after the other, then sliced with.
-    ends, end = [], len(nodes)
-    for i in range(len(pending) - 1, -1, -1):
-        if i + 1 < len(pending) and starts[i + 1] > starts[i]:
-            end = starts[i + 1]
-        ends.append(end)
-    ends.reverse()
-    for (tensor, guard, message, _), start, end in zip(pending, starts, ends, strict=True):
-        if _used_as_traced(tensor, nodes[start : min(end, start + _USE_WINDOW)]):
-            continue
-        if _C.guard(tensor, "index", guard.value, message):
+    recorded = _C.recorded_by_indexing([(t, mark) for t, _, _, mark in pending], _USE_WINDOW)
+    for (tensor, guard, message, _), traced in zip(pending, recorded, strict=True):
+        if not traced and _C.guard(tensor, "index", guard.value, message):
             scope.found.append(guard)
-
-
-def _used_as_traced(tensor: torch.Tensor, nodes: list[Any]) -> bool:
-    """Whether one of `nodes` (those recorded right after a conversion of `tensor`) indexes a
-    tensor with its traced value, directly or through a scalar conversion (which may have been
-    recorded before the conversion)."""
-    try:
-        value = torch._C._get_value_trace(tensor).unique()  # type: ignore[attr-defined]
-    except RuntimeError:  # not traced
-        return False
-
-    def of_value(v: Any) -> bool:
-        if v.unique() == value:
-            return True
-        producer = v.node()
-        return producer.kind() in _SCALAR_OF and any(i.unique() == value for i in producer.inputs())
-
-    return any(
-        node.kind() in _INDEXING and any(of_value(v) for v in node.inputs()) for node in nodes
-    )
 
 
 # The tapped methods while in place, the attributes they replaced (or _MISSING where torch.Tensor

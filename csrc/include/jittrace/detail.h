@@ -305,4 +305,18 @@ JITTRACE_API std::string conversion_name(Conversion kind);
 JITTRACE_API bool guard(const at::Tensor& tensor, Conversion kind, const c10::IValue& observed,
                         const std::string& message);
 
+/// Where the trace running on this thread is: the unique name of the last value it recorded
+/// (none: no trace, or nothing recorded yet). What recorded_by_indexing() measures from.
+JITTRACE_API std::optional<size_t> trace_mark();
+
+/// For each `__index__` conversion of a traced tensor made at a trace_mark(), whether the trace
+/// running on this thread went on to record that tensor's value as a bound of Python indexing
+/// (`aten::slice` or `aten::select` taking the traced value, directly or through the scalar
+/// conversion libtorch's tracer puts in front of it) within `window` nodes of the mark, and
+/// before the next later conversion's mark (which would show its own use). Such a bound is
+/// traced, right at every size, so it needs no guard; `range(n)` and a Python index need one.
+/// False for a tensor the trace never saw, and for every conversion when no trace runs.
+JITTRACE_API std::vector<bool> recorded_by_indexing(
+    const std::vector<std::pair<at::Tensor, std::optional<size_t>>>& conversions, size_t window);
+
 }  // namespace jittrace::detail
