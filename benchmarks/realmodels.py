@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from jittrace._demo import DemoNet
 from torch import nn
 
 from .harness import git_commit, machine_info, measure_interleaved, now
@@ -883,22 +885,6 @@ class Encoder(nn.Module):
         return self.encoder(x, src_key_padding_mask=padded)
 
 
-def _convnet() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1),
-        nn.BatchNorm2d(16),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1),
-        nn.BatchNorm2d(32),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Dropout(0.5),
-        nn.Linear(32, 10),
-    )
-
-
 def _torch_cases() -> list[Case]:
     return [
         Case(
@@ -930,7 +916,7 @@ def _torch_cases() -> list[Case]:
         Case(
             "nn_convnet_bn",
             "torch.nn",
-            _convnet,
+            DemoNet,  # jittrace's demo model
             image_inputs(resize=True),
             "conv + BatchNorm + adaptive pooling",
         ),
@@ -1077,7 +1063,7 @@ def measure(case: Case, timing: bool, log: Callable[[str], None]) -> dict[str, A
             samples = measure_interleaved(
                 calls, repeats=9, sample_seconds=0.02, warmup=1, gc_enabled=False
             )
-        row["latency_s"] = {k: _median(v) for k, v in samples.items()}
+        row["latency_s"] = {k: statistics.median(v) for k, v in samples.items()}
     row["jittrace_traced_size"] = _outcome(lambda: ours(*a), expected_a)
     row["jittrace"] = _outcome(lambda: ours(*b), expected_b)
     if plain is not None:
@@ -1124,16 +1110,10 @@ def measure(case: Case, timing: bool, log: Callable[[str], None]) -> dict[str, A
     }
     try:
         samples = measure_interleaved(tracers, repeats=REPEATS, sample_seconds=0.0, warmup=1)
-        row["trace_time_s"] = {k: _median(v) for k, v in samples.items()}
+        row["trace_time_s"] = {k: statistics.median(v) for k, v in samples.items()}
     except Exception as e:
         row["trace_time_error"] = _why(e)
     return row
-
-
-def _median(values: list[float]) -> float:
-    s = sorted(values)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
 def _quiet() -> None:
@@ -1270,7 +1250,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "trace_time_ratio": ours / theirs if theirs else None,
         "trace_time_jittrace_no_guards_s": unguarded,
         "trace_time_ratio_no_guards": unguarded / theirs if theirs else None,
-        "trace_time_ratio_median": _median(
+        "trace_time_ratio_median": statistics.median(
             [r["trace_time_s"]["jittrace"] / r["trace_time_s"]["torch_jit_trace"] for r in timed]
         )
         if timed
@@ -1334,7 +1314,7 @@ def markdown(data: dict[str, Any]) -> str:
         r = sorted(s["guarded_latency_ratios"])
         lines.append(
             f"- Call latency with guards / `guards=False`, models whose eval trace has guards "
-            f"({len(r)}): median {_median(r):.3f}, range {r[0]:.3f} – {r[-1]:.3f}."
+            f"({len(r)}): median {statistics.median(r):.3f}, range {r[0]:.3f} – {r[-1]:.3f}."
         )
     lines += [
         "",

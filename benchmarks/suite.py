@@ -249,11 +249,13 @@ def latency(res: Results, cfg: Config, models: list[Model], log: Callable[[str],
         log(f"latency: {m.name}")
         obj.eval()
         x = m.inputs()
-        ours = jittrace.jit_trace(obj, *x).eval()
+        # The report lists the trace's guards; the traced module is the one a call without it
+        # gives.
+        ours = jittrace.jit_trace(obj, *x, report=True).eval()
+        guards = ours.trace_report.guards
         # The same trace without guards: what guards cost at call time.
         plain = jittrace.jit_trace(obj, *x, guards=False).eval()
         theirs = torch_jit_trace(obj, x, check=False)  # traced in eval mode
-        guards = jittrace.jit_trace(obj, *x, report=True).trace_report.guards
         in_eval = sum(g.mode == "eval" for g in guards)
         # Round-robin keeps neighbours: each trace runs after another trace, not after eager
         # (whose allocations slowed the next call by about 2% on the convnet).
