@@ -465,6 +465,39 @@ def test_long_traced_values_are_shortened_in_the_message():
         traced(torch.ones(40), i.flip(0))
 
 
+@pytest.mark.parametrize(
+    ("kind", "observed", "message", "expected"),
+    [
+        # The {actual} of a message is the call's value; braces of its own stay as they are.
+        ("bool", False, "odd {} and {{x}}: was {actual}!", "odd {} and {{x}}: was True!"),
+        ("bool", True, "no placeholder {}", "no placeholder {} (got False)"),
+        ("int", 3, "n {actual} {}", "n 4 {}"),
+        ("float", 1.5, "f {actual}", "f 2."),
+    ],
+)
+def test_a_guards_message_is_the_text_given_with_the_value_of_the_call(
+    kind, observed, message, expected
+):
+    def convert(x):
+        value = {"bool": x.sum() > 0, "int": x.sum(), "float": x.sum()}[kind]
+        jittrace._C.guard(value, kind, observed, message)
+        return x * 2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(convert, torch.ones(3), check_trace=False)
+    x = {
+        ("bool", False): torch.ones(1),
+        ("bool", True): -torch.ones(1),
+        ("int", 3): torch.ones(4),
+        ("float", 1.5): torch.full((1,), 2.0),
+    }[kind, observed]
+    for loaded in (traced, torch.jit.load(io.BytesIO(_torch_jit_bytes(traced)))):
+        with pytest.raises(torch.jit.Error) as raised:
+            loaded(x)
+        assert str(raised.value).splitlines()[-1] == f"RuntimeError: {expected}"
+
+
 def test_guard_binding_rejects_what_a_conversion_cannot_give():
     with pytest.raises(jittrace.InputError, match="the value observed must be a bool, not Int"):
         jittrace._C.guard(torch.ones(1), "bool", 1, "")

@@ -113,15 +113,25 @@ bool depends_on_inputs(const Value* value) {
   return false;
 }
 
+// A node `kind(inputs)` giving one `type`, made without matching the operator's overloads (as
+// Graph::insert does, about 10 us a node): the interpreter finds the overload by the inputs' types
+// when it first runs the node, and saving prints it as code, compiled again on load. Only for the
+// ops below, whose first overload that takes these input types is the one meant.
+Value* emit(Graph& g, c10::Symbol kind, at::ArrayRef<Value*> inputs, const c10::TypePtr& type) {
+  Node* node = g.insertNode(g.create(kind, inputs, 1));
+  node->output()->setType(type);
+  return node->output();
+}
+
 // The number `tensor` gives as a `n`, computed at call time.
 Value* number_from(Graph& g, Value* tensor, Number n) {
   switch (n) {
     case Number::kBool:
-      return g.insert(aten::Bool, {tensor});
+      return emit(g, aten::Bool, {tensor}, c10::BoolType::get());  // aten::Bool.Tensor
     case Number::kInt:
-      return g.insert(aten::Int, {tensor});
+      return emit(g, aten::Int, {tensor}, c10::IntType::get());  // aten::Int.Tensor
     case Number::kFloat:
-      return g.insert(aten::Float, {tensor});
+      return emit(g, aten::Float, {tensor}, c10::FloatType::get());  // aten::Float.Tensor
     case Number::kComplex:
       return g.insert(aten::Complex, {g.insert(aten::item, {tensor})});
   }
@@ -131,8 +141,12 @@ Value* number_from(Graph& g, Value* tensor, Number n) {
 // True when `actual` (a number computed at call time) is not `observed`. NaN is never equal to
 // itself: for a NaN observed, another value is one that is not NaN.
 Value* number_differs(Graph& g, Value* actual, const IValue& observed) {
-  if (is_nan(observed)) return g.insert(aten::__not__, {g.insert(aten::isnan, {actual})});
-  return g.insert(aten::ne, {actual, g.insertConstant(observed)});
+  const c10::TypePtr boolean = c10::BoolType::get();
+  if (is_nan(observed)) {  // aten::isnan.float / .complex, aten::__not__
+    return emit(g, aten::__not__, {emit(g, aten::isnan, {actual}, boolean)}, boolean);
+  }
+  // aten::ne.bool / .int / .float / .complex: `observed` is a number of `actual`'s type.
+  return emit(g, aten::ne, {actual, g.insertConstant(observed)}, boolean);
 }
 
 // The dtype tolist() is computed in for `n`: one prim::tolist accepts (it takes no half, say).
@@ -212,30 +226,39 @@ IValue list_of(const std::vector<IValue>& leaves, Number n) {
   return list;
 }
 
-// The If that runs `fail` (which builds the message and raises) when `differs` is true.
-void raise_if(Graph& g, Value* differs, const std::string& message,
+// The If that raises the message when `condition` is `raise_when`; `actual_text` gives the
+// value the call computed, as text, for the message's {actual} (or a "(got ...)" at its end).
+void raise_if(Graph& g, Value* condition, bool raise_when, const std::string& message,
               const std::function<Value*()>& actual_text) {
-  Node* check = g.insertNode(g.create(prim::If, {differs}, 0));
-  Block* fail = check->addBlock();
-  check->addBlock();
-  WithInsertPoint inside(fail);
+  Node* check = g.insertNode(g.create(prim::If, {condition}, 0));
+  Block* when_true = check->addBlock();
+  Block* when_false = check->addBlock();
+  WithInsertPoint inside(raise_when ? when_true : when_false);
   const auto at = message.find(kActual);
-  Value* text = nullptr;
-  if (at == std::string::npos) {
-    text = g.insert(aten::add, {g.insertConstant(message + " (got "), actual_text()});
-    text = g.insert(aten::add, {text, g.insertConstant(std::string(")"))});
-  } else {
-    text = g.insert(aten::add, {g.insertConstant(message.substr(0, at)), actual_text()});
-    const std::string rest = message.substr(at + std::string(kActual).size());
-    if (!rest.empty()) text = g.insert(aten::add, {text, g.insertConstant(rest)});
+  std::string before = message + " (got ";
+  std::string after = ")";
+  if (at != std::string::npos) {
+    before = message.substr(0, at);
+    after = message.substr(at + std::string(kActual).size());
   }
+  // aten::format fills each "{}" of its first argument: the message's own text goes in as
+  // arguments, so braces in it stay as they are.
+  Value* text = emit(g, aten::format,
+                     {g.insertConstant(std::string("{}{}{}")), g.insertConstant(before),
+                      actual_text(), g.insertConstant(after)},
+                     c10::StringType::get());
   g.insertNode(g.create(prim::RaiseException, {text, g.insertConstant(IValue())}, 0));
 }
 
-// The guard of a conversion that gives one number: recompute it, compare, raise.
+// The guard of a conversion that gives one number: recompute it, compare, raise. A bool is its
+// own condition: no comparison.
 void guard_number(Graph& g, Value* actual, const IValue& observed, const std::string& message) {
-  raise_if(g, number_differs(g, actual, observed), message,
-           [&] { return g.insert(aten::str, {actual}); });
+  const auto text = [&] { return emit(g, aten::str, {actual}, c10::StringType::get()); };
+  if (observed.isBool()) {
+    raise_if(g, actual, !observed.toBool(), message, text);
+  } else {
+    raise_if(g, number_differs(g, actual, observed), true, message, text);
+  }
 }
 
 // The guard of tolist() on a tensor of 1 dim or more: its sizes, then its elements (as a flat
@@ -266,7 +289,7 @@ void guard_list(Graph& g, Value* value, const at::Tensor& tensor, const std::vec
     }
     differs = check->output();
   }
-  raise_if(g, differs, message, [&]() -> Value* {
+  raise_if(g, differs, true, message, [&]() -> Value* {
     // The lists when the call's tensor has as many dims (prim::tolist needs it), else its size.
     Node* shown = g.insertNode(
         g.create(prim::If, {g.insert(aten::eq, {g.insert(aten::dim, {value}), dims})}, 1));
@@ -367,7 +390,8 @@ bool guard(const at::Tensor& tensor, Conversion kind, const IValue& observed,
     // unbind whose unpacking would fail first on another size.
     // (An input's node is its block's prim::Param, whose next node is the block's first.)
     WithInsertPoint after(value->node()->next());
-    guard_number(g, g.insert(aten::size, {value, int64_t{0}}), observed, message);
+    guard_number(g, emit(g, aten::size, {value, g.insertConstant(int64_t{0})}, c10::IntType::get()),
+                 observed, message);  // aten::size.int
   } else if (number) {
     guard_number(g, number_from(g, value, *number), observed, message);
   } else {
