@@ -145,6 +145,8 @@ def plan(
     not given keep their defaults.
     """
     call = func if call is None else call
+    arguments = _arguments(func)
+    signature = arguments.signature
     if not kwargs and overrides == [{}]:
         names = argument_names(api, func, what, len(args), hint)
         if not names and args:
@@ -152,20 +154,21 @@ def plan(
         variants = [Variant(dict(zip(names, args, strict=True)))]
         layout: list[tuple[str, Any, tuple[str, ...]]] | None = None
         rows: list[tuple[Any, ...]] = [args]
-        signature = _arguments(func).signature
     else:
-        signature = _arguments(func).signature
         if signature is None:
             raise InputError(f"[{api}] {what} has no signature to bind keyword inputs to")
         names, layout, rows, variants = _bind(api, what, signature, args, kwargs, overrides, hint)
-    defaults = _arguments(func).defaults(tuple(names))
+    defaults = arguments.defaults(tuple(names))
     check = strict_check(api, what, strict)
     structures: dict[int, Structure] = {}  # the first structured value of each parameter
     for variant, row in zip(variants, rows, strict=True):
         own: dict[int, Structure] = {}
         script = []
         for i, value in enumerate(row):
-            if type(value) is not torch.Tensor and is_constant(value):
+            if type(value) is torch.Tensor:  # the common case: a plain input, as it is
+                script.append(value)
+                continue
+            if is_constant(value):
                 script.append(value)  # as it is, empty containers too: the core specialises
                 continue
             structure, form = Structure.of(value)

@@ -175,10 +175,9 @@ class Options:
         """The options as a public function took them: its arguments by name (``locals()``),
         checked; an option the function does not take keeps its default."""
         given = [arguments.get(name, default) for name, default in _PARAMETERS]
-        if all(  # the common call: everything at its default, one object per api
-            value is default or (isinstance(value, str) and value == default)
-            for value, (_, default) in zip(given, _PARAMETERS, strict=True)
-        ):
+        # The common call: everything at its default (the same objects: True is not 1), one
+        # Options per api.
+        if all(map(_is_default, given, _DEFAULT_VALUES)):
             found = _DEFAULTS.get(api)
             if found is None:
                 found = _DEFAULTS[api] = cls(api)
@@ -207,7 +206,13 @@ _PARAMETERS: tuple[tuple[str, object], ...] = (
     ("autograd_functions", "refuse"),
 )
 
+_DEFAULT_VALUES = tuple(default for _, default in _PARAMETERS)
 _DEFAULTS: dict[str, Options] = {}
+
+
+def _is_default(value: object, default: object) -> bool:
+    return value is default or (type(value) is str and value == default)
+
 
 # Options of 0.1 that moved, and where to.
 _MOVED = {
