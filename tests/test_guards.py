@@ -188,6 +188,26 @@ def test_a_trace_without_conversions_is_unchanged():
     assert str(guarded.graph) == str(unguarded.graph)
 
 
+def test_a_guard_reads_the_value_where_the_code_converted_it():
+    """jittrace builds a trace's guards once libtorch's tracer has returned (its clean-up then
+    sees one placeholder per guard, not an If block), each where its conversion was: after the
+    in-place change made through a view, which the trace's value of `n` does not show."""
+
+    def through_a_view(x):
+        n = (x.sum() * 0).long()
+        n.view(()).add_(x.size(0))  # n is len(x) now, changed through a view of it
+        return x * int(n)
+
+    traced = jit_trace(through_a_view, torch.ones(5))
+    graph = traced.graph
+    assert [n.kind() for n in graph.findAllNodes("prim::Print")] == []  # no placeholder left
+    kinds = [n.kind() for n in graph.nodes()]
+    assert kinds.index("prim::If") > kinds.index("aten::add_")
+    assert torch.equal(traced(torch.ones(5)), torch.full((5,), 5.0))  # the traced size: no alarm
+    with pytest.raises(torch.jit.Error, match="int\\(\\) of a tensor gave 5 when traced, but 6"):
+        traced(torch.ones(6))
+
+
 class Gate(nn.Module):
     """Branches on its weight: `self.w.sum() > 0` is a guard on a parameter."""
 

@@ -264,11 +264,10 @@ void guard_number(Graph& g, Value* actual, const IValue& observed, const std::st
 // The guard of tolist() on a tensor of 1 dim or more: its sizes, then its elements (as a flat
 // list; TorchScript compares no nested lists). With a NaN among them, only the sizes: NaN would
 // differ from itself on every call.
-void guard_list(Graph& g, Value* value, const at::Tensor& tensor, const std::vector<IValue>& leaves,
-                Number n, const std::string& message) {
-  const auto dims = static_cast<int64_t>(tensor.dim());
-  Value* sizes_differ =
-      g.insert(aten::ne, {g.insert(aten::size, {value}), IValue(tensor.sizes().vec())});
+void guard_list(Graph& g, Value* value, const std::vector<int64_t>& sizes,
+                const std::vector<IValue>& leaves, Number n, const std::string& message) {
+  const auto dims = static_cast<int64_t>(sizes.size());
+  Value* sizes_differ = g.insert(aten::ne, {g.insert(aten::size, {value}), IValue(sizes)});
   bool any_nan = false;
   for (const IValue& leaf : leaves) any_nan = any_nan || is_nan(leaf);
   Value* differs = sizes_differ;
@@ -310,7 +309,67 @@ void guard_list(Graph& g, Value* value, const at::Tensor& tensor, const std::vec
   });
 }
 
+// What a guard of a conversion checks: the conversion's kind, what it gave, and what the
+// tensor was then (its sizes, for tolist()).
+struct Check {
+  Conversion kind;
+  IValue observed;
+  std::string message;
+  std::optional<Number> number;  // of a conversion to one number
+  std::vector<IValue> leaves;    // of tolist() on a tensor of 1 dim or more, with their
+  Number leaf = Number::kInt;    // kind of number (by the tensor's dtype)
+  std::vector<int64_t> sizes;    // of the tensor (for tolist())
+};
+
+// The guard's nodes, at the insertion point; `value` is the tensor's traced value.
+void build_guard(Graph& g, Value* value, const Check& check) {
+  if (check.kind == Conversion::kLen || check.kind == Conversion::kIter) {
+    guard_number(g, emit(g, aten::size, {value, g.insertConstant(int64_t{0})}, c10::IntType::get()),
+                 check.observed, check.message);  // aten::size.int
+  } else if (check.number) {
+    guard_number(g, number_from(g, value, *check.number), check.observed, check.message);
+  } else {
+    guard_list(g, value, check.sizes, check.leaves, check.leaf, check.message);
+  }
+}
+
+// The GuardsAfterTrace alive on this thread (the innermost).
+thread_local GuardsAfterTrace* innermost = nullptr;
+
 }  // namespace
+
+struct GuardsAfterTrace::Pending {
+  Node* placeholder;
+  Check check;
+};
+
+GuardsAfterTrace::GuardsAfterTrace() : outer_(innermost) { innermost = this; }
+
+GuardsAfterTrace::~GuardsAfterTrace() { innermost = outer_; }
+
+void GuardsAfterTrace::follow_current_trace() {
+  const auto& state = torch::jit::tracer::getTracingState();
+  graph_ = state ? state->graph.get() : nullptr;
+}
+
+GuardsAfterTrace* GuardsAfterTrace::following(const Graph& graph) {
+  return innermost != nullptr && innermost->graph_ == &graph ? innermost : nullptr;
+}
+
+void GuardsAfterTrace::add(Pending pending) { pending_.push_back(std::move(pending)); }
+
+void GuardsAfterTrace::build() {
+  for (const Pending& p : pending_) {
+    Node* placeholder = p.placeholder;
+    {
+      WithInsertPoint at(placeholder);
+      build_guard(*placeholder->owningGraph(), placeholder->input(0), p.check);
+    }
+    placeholder->destroy();
+  }
+  pending_.clear();
+  graph_ = nullptr;
+}
 
 Conversion conversion_named(const std::string& name) {
   for (size_t i = 0; i < kNames.size(); ++i) {
@@ -327,30 +386,29 @@ bool guard(const at::Tensor& tensor, Conversion kind, const IValue& observed,
            const std::string& message) {
   const std::string prefix = "[guard] " + conversion_name(kind) + ": ";
   if (!tensor.defined()) throw InputError(prefix + "the tensor is undefined");
-  const Number by_dtype = number_of(tensor.scalar_type());
-  std::optional<Number> number;  // of a conversion to one number
-  std::vector<IValue> leaves;    // of tolist() on a tensor of 1 dim or more
+  Check check{kind, observed, message};
+  check.leaf = number_of(tensor.scalar_type());
   switch (kind) {
     case Conversion::kBool:
-      number = Number::kBool;
+      check.number = Number::kBool;
       break;
     case Conversion::kInt:
     case Conversion::kIndex:
-      number = Number::kInt;
+      check.number = Number::kInt;
       break;
     case Conversion::kFloat:
-      number = Number::kFloat;
+      check.number = Number::kFloat;
       break;
     case Conversion::kItem:
-      number = number_in(observed);
-      if (!number) {
+      check.number = number_in(observed);
+      if (!check.number) {
         throw InputError(prefix + "item() gives a number, not " + observed.tagKind());
       }
       break;
     case Conversion::kToList:
       if (tensor.dim() == 0) {  // a number, as item() gives
-        number = number_in(observed);
-        if (!number) {
+        check.number = number_in(observed);
+        if (!check.number) {
           throw InputError(prefix + "tolist() of a 0-dim tensor gives a number, not " +
                            observed.tagKind());
         }
@@ -360,13 +418,15 @@ bool guard(const at::Tensor& tensor, Conversion kind, const IValue& observed,
       if (c10::isQIntType(tensor.scalar_type()) || c10::isBitsType(tensor.scalar_type())) {
         return false;
       }
-      if (!observed.isList() || !flatten(observed, by_dtype, leaves) ||
-          static_cast<int64_t>(leaves.size()) != tensor.numel()) {
+      if (!observed.isList() || !flatten(observed, check.leaf, check.leaves) ||
+          static_cast<int64_t>(check.leaves.size()) != tensor.numel()) {
         throw InputError(prefix + "tolist() of a tensor of size " + c10::str(tensor.sizes()) +
                          " and dtype " + c10::toString(tensor.scalar_type()) +
                          " gives nested lists of " + std::to_string(tensor.numel()) +
-                         " numbers, each " + number_name(by_dtype) + ", not " + c10::str(observed));
+                         " numbers, each " + number_name(check.leaf) + ", not " +
+                         c10::str(observed));
       }
+      check.sizes = tensor.sizes().vec();
       break;
     case Conversion::kLen:
     case Conversion::kIter:
@@ -374,9 +434,9 @@ bool guard(const at::Tensor& tensor, Conversion kind, const IValue& observed,
       if (!observed.isInt()) throw InputError(prefix + "the length must be an int");
       break;
   }
-  if (number && !is_number(observed, *number)) {
-    throw InputError(prefix + "the value observed must be " + number_name(*number) + ", not " +
-                     observed.tagKind());
+  if (check.number && !is_number(observed, *check.number)) {
+    throw InputError(prefix + "the value observed must be " + number_name(*check.number) +
+                     ", not " + observed.tagKind());
   }
 
   const auto& state = torch::jit::tracer::getTracingState();
@@ -385,17 +445,16 @@ bool guard(const at::Tensor& tensor, Conversion kind, const IValue& observed,
   Value* value = state->getValue(tensor);
   if (!depends_on_inputs(value)) return false;
   Graph& g = *state->graph;
-  if (kind == Conversion::kLen || kind == Conversion::kIter) {
-    // Right after the tensor is made (its size cannot change later): iterating records an
-    // unbind whose unpacking would fail first on another size.
-    // (An input's node is its block's prim::Param, whose next node is the block's first.)
-    WithInsertPoint after(value->node()->next());
-    guard_number(g, emit(g, aten::size, {value, g.insertConstant(int64_t{0})}, c10::IntType::get()),
-                 observed, message);  // aten::size.int
-  } else if (number) {
-    guard_number(g, number_from(g, value, *number), observed, message);
+  // The length right after the tensor is made (its size cannot change later): iterating records
+  // an unbind whose unpacking would fail first on another size. (An input's node is its block's
+  // prim::Param, whose next node is the block's first.) Anything else where the trace is now.
+  std::optional<WithInsertPoint> after;
+  if (kind == Conversion::kLen || kind == Conversion::kIter) after.emplace(value->node()->next());
+  if (GuardsAfterTrace* later = GuardsAfterTrace::following(g)) {
+    Node* placeholder = g.insertNode(g.create(prim::Print, {value}, 0));
+    later->add({placeholder, std::move(check)});
   } else {
-    guard_list(g, value, tensor, leaves, by_dtype, message);
+    build_guard(g, value, check);
   }
   return true;
 }

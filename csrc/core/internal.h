@@ -40,6 +40,37 @@ bool is_identifier(const std::string& name);
 /// The message of an exception, without libtorch's C++ backtrace.
 std::string message_of(const std::exception& e);
 
+// ---- guards.cpp: the guards of a trace jittrace runs --------------------------------------------
+
+/// While one is alive on a thread, the guards guard() adds to the trace it follows are built
+/// when that trace has returned, not while it runs: during the trace, each guard is one
+/// placeholder node (`prim::Print` of the tensor, kept by dead-code elimination for its side
+/// effect, which keeps the guard's inputs alive and marks where the guard goes). libtorch's
+/// clean-up inside tracer::trace then sees no guard's `If` block: its lint compares each block
+/// with every node of the graph, so blocks made it grow with guards x nodes. Guards added to
+/// other traces (torch.jit.trace's, a trace nested in this one) are built at once, as before.
+class GuardsAfterTrace {
+ public:
+  GuardsAfterTrace();
+  ~GuardsAfterTrace();
+  GuardsAfterTrace(const GuardsAfterTrace&) = delete;
+  GuardsAfterTrace& operator=(const GuardsAfterTrace&) = delete;
+  /// Called inside the traced function, before it runs: the trace running now is the one.
+  void follow_current_trace();
+  /// Builds the guards at their placeholders in the finished graph (the trace's), in order.
+  void build();
+
+  struct Pending;  // a guard to build, at its placeholder (guards.cpp)
+  /// The innermost one alive on this thread if it follows the trace of `graph`, else null.
+  static GuardsAfterTrace* following(const torch::jit::Graph& graph);
+  void add(Pending pending);
+
+ private:
+  const torch::jit::Graph* graph_ = nullptr;
+  std::vector<Pending> pending_;
+  GuardsAfterTrace* outer_;  // the one alive before this one on this thread
+};
+
 // ---- trace.cpp: running the tracer --------------------------------------------------------------
 
 /// Runs libtorch's tracer on `method` and returns the finished graph. `self`, when given, is the

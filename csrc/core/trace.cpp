@@ -155,7 +155,9 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Method& meth
   }
 
   bool fn_threw = false;
+  GuardsAfterTrace guards;
   auto traced_fn = [&](torch::jit::Stack stack) -> torch::jit::Stack {
+    guards.follow_current_trace();
     stack.erase(stack.begin(), stack.begin() + static_cast<std::ptrdiff_t>(n_state));
     if (state) {
       const auto& tracing = torch::jit::tracer::getTracingState();
@@ -208,6 +210,7 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Method& meth
     if (fn_threw) throw;
     throw TraceError(prefix + "tracing failed: " + message);
   }
+  guards.build();
   if (state) {
     std::vector<Value*> stand_ins(graph->inputs().begin(),
                                   graph->inputs().begin() + static_cast<std::ptrdiff_t>(n_state));

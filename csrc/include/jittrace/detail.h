@@ -295,7 +295,9 @@ JITTRACE_API std::string conversion_name(Conversion kind);
 /// `observed` is what the conversion returned: a bool (kBool), an int (kInt, kIndex, kLen,
 /// kIter), a float (kFloat), the number `item()` gave (kItem), the nested lists `tolist()`
 /// gave (kToList). The guard is an `If` that raises (`prim::RaiseException`), which passes that
-/// remove dead code keep; it survives saving, loading and freezing.
+/// remove dead code keep; it survives saving, loading and freezing. In a trace jittrace runs
+/// (trace_function, trace_module), it is built where the conversion was once the trace returns
+/// (see GuardsAfterTrace in the core); in any other trace, at once.
 ///
 /// Returns false, adding nothing, when no trace runs on this thread or when the value does not
 /// depend on the trace's inputs (a constant, a tensor the trace never saw, one made from
