@@ -495,6 +495,34 @@ def test_set_class_attributes_does_what_setattr_and_delattr_do():
         _C.set_class_attributes(Plain, [("x", 1, 2)])
 
 
+def test_a_method_someone_puts_on_torch_tensor_stays_and_is_tapped_next_time():
+    """A method of torch.Tensor replaced while guarding is open stays after it (the others go
+    back), and the next trace taps the new one: its guard still comes, and it still runs."""
+    before = _tensor_methods()
+    original = torch.Tensor.__dict__["__len__"]
+    calls = []
+
+    def their_len(self):
+        calls.append(1)
+        return original(self)
+
+    try:
+        with guarding(lambda: TRACE):
+            torch.Tensor.__len__ = their_len
+        assert torch.Tensor.__dict__["__len__"] is their_len
+        assert {n: m for n, m in _tensor_methods().items() if n != "__len__"} == {
+            n: m for n, m in before.items() if n != "__len__"
+        }
+        traced, found = traced_with_guards(len_of, torch.ones(4))
+        assert [g.kind for g in found] == ["len"] and calls
+        assert torch.Tensor.__dict__["__len__"] is their_len
+        with pytest.raises(torch.jit.Error, match="len\\(\\) of a tensor gave 4"):
+            traced(torch.ones(5))
+    finally:
+        torch.Tensor.__len__ = original
+    assert _tensor_methods() == before
+
+
 def test_nested_contexts_record_in_the_innermost():
     with guarding(lambda: ("outer", None)) as outer:
         jit_trace(by_sign, torch.ones(3), guards=False)

@@ -176,31 +176,36 @@ def settle() -> None:
             scope.found.append(guard)
 
 
-# The tapped methods while in place, the attributes they replaced (or None where torch.Tensor
-# inherited the method from TensorBase), and how many guarding contexts use them. Every trace
-# opens one, so this is kept short: _C.set_class_attributes changes torch.Tensor's __dict__
-# without type.__setattr__'s update of the slots of each subclass, which these names' slots
-# (they look the name up on each call) do not need: about 1 us in all, against 13 us.
+# How many guarding contexts use the taps, and what is put on torch.Tensor while one does. Every
+# trace opens one, so this is kept short: _C.set_class_attributes changes torch.Tensor's __dict__
+# without type.__setattr__'s update of the slots of each subclass, which these names' slots (they
+# look the name up on each call) do not need: about 1 us in all, against 13 us. The taps are
+# made again only when torch.Tensor's own methods changed since (TensorBase, which holds the
+# others, is immutable).
 _lock = threading.Lock()
 _users = 0
-_replaced: list[tuple[str, Any, Any]] = []  # (name, attribute before or None, tapped method)
-_taps: dict[str, tuple[Any, Any]] = {}  # name -> (original, tapped method), reused
+_NAMES = tuple(_METHODS)
+_before: tuple[Any, ...] = ()  # torch.Tensor's own attribute of each name (None: inherited)
+_put: list[tuple[str, Any]] = []  # (name, tapped method) for those
+_back: list[tuple[str, Any]] = []  # (name, attribute before or None: delete)
 
 
 def _install() -> None:
-    global _users
+    global _users, _before, _put, _back
     with _lock:
         _users += 1
         if _users > 1:
             return
         own = torch.Tensor.__dict__
-        for name, kind in _METHODS.items():
-            original = getattr(torch.Tensor, name)
-            cached = _taps.get(name)
-            if cached is None or cached[0] is not original:
-                cached = _taps[name] = (original, _C.tapped_method(original, kind, _convert))
-            _replaced.append((name, own.get(name), cached[1]))
-        _C.set_class_attributes(torch.Tensor, [(name, tap) for name, _, tap in _replaced])
+        before = tuple(map(own.get, _NAMES))
+        if before != _before:
+            _before = before
+            _put = [
+                (name, _C.tapped_method(getattr(torch.Tensor, name), kind, _convert))
+                for name, kind in _METHODS.items()
+            ]
+            _back = list(zip(_NAMES, before, strict=True))
+        _C.set_class_attributes(torch.Tensor, _put)
 
 
 def _remove() -> None:
@@ -210,12 +215,11 @@ def _remove() -> None:
         if _users > 0:
             return
         own = torch.Tensor.__dict__
-        # A method replaced again by someone else since stays theirs.
-        _C.set_class_attributes(
-            torch.Tensor,
-            [(name, before) for name, before, tap in _replaced if own.get(name) is tap],
-        )
-        _replaced.clear()
+        if all(own.get(name) is tap for name, tap in _put):
+            _C.set_class_attributes(torch.Tensor, _back)
+        else:  # a method replaced again by someone else since stays theirs
+            mine = {name for name, tap in _put if own.get(name) is tap}
+            _C.set_class_attributes(torch.Tensor, [item for item in _back if item[0] in mine])
 
 
 class guarding:  # a context manager named as one used like a function
