@@ -16,6 +16,7 @@ threads, or outside jittrace, behaves as before.
 
 from __future__ import annotations
 
+import operator
 import reprlib
 import sys
 import threading
@@ -187,11 +188,12 @@ _users = 0
 _NAMES = tuple(_METHODS)
 _before: tuple[Any, ...] = ()  # torch.Tensor's own attribute of each name (None: inherited)
 _put: list[tuple[str, Any]] = []  # (name, tapped method) for those
+_tapped: list[Any] = []  # the tapped methods alone, in that order
 _back: list[tuple[str, Any]] = []  # (name, attribute before or None: delete)
 
 
 def _install() -> None:
-    global _users, _before, _put, _back
+    global _users, _before, _put, _tapped, _back
     with _lock:
         _users += 1
         if _users > 1:
@@ -204,6 +206,7 @@ def _install() -> None:
                 (name, _C.tapped_method(getattr(torch.Tensor, name), kind, _convert))
                 for name, kind in _METHODS.items()
             ]
+            _tapped = [tap for _, tap in _put]
             _back = list(zip(_NAMES, before, strict=True))
         _C.set_class_attributes(torch.Tensor, _put)
 
@@ -215,7 +218,7 @@ def _remove() -> None:
         if _users > 0:
             return
         own = torch.Tensor.__dict__
-        if all(own.get(name) is tap for name, tap in _put):
+        if all(map(operator.is_, map(own.get, _NAMES), _tapped)):
             _C.set_class_attributes(torch.Tensor, _back)
         else:  # a method replaced again by someone else since stays theirs
             mine = {name for name, tap in _put if own.get(name) is tap}
