@@ -489,6 +489,27 @@ def test_set_class_attributes_does_what_setattr_and_delattr_do():
         with pytest.raises(TypeError, match="has no len"):
             len(Plain())
 
+    # A class whose base may change takes type.__setattr__ every time: deleting its own __len__
+    # after its base lost one must leave it without len(), as delattr does.
+    class Mutable:
+        def __len__(self):
+            return 1
+
+    class Child(Mutable):
+        def __len__(self):
+            return 2
+
+    def child_len(self):
+        return 3
+
+    for _ in range(2):  # the second time would take the short way, were Mutable immutable
+        _C.set_class_attributes(Child, [("__len__", None)])
+        _C.set_class_attributes(Child, [("__len__", child_len)])
+    del Mutable.__len__
+    _C.set_class_attributes(Child, [("__len__", None)])
+    with pytest.raises(TypeError, match="has no len"):
+        len(Child())
+
     with pytest.raises(jittrace.InputError, match="int is not a class whose attributes"):
         _C.set_class_attributes(int, [("x", 1)])
     with pytest.raises(jittrace.InputError, match="a \\(name, value\\) pair"):

@@ -83,13 +83,26 @@ void slots_of(PyTypeObject* type, std::string& out) {
 // 13 subclasses). Those slots change only when the name's slot changes. The first time, a name
 // is set or deleted by type.__setattr__, comparing the slots before and after: when none changed
 // (torch.Tensor's slots for __bool__, __len__... look the name up on each call already), later
-// times take the short way.
+// times take the short way. That holds while the classes `cls` inherits from keep their
+// attributes, so only for a class whose bases are all immutable (torch.Tensor's: TensorBase and
+// object); for any other class, every time is type.__setattr__'s.
 struct ShortWay {
   PyObject* cls;   // strong references, never released: the key is the class's identity
   PyObject* name;  // and the name's value
   bool set;        // setting (else deleting)
 };
 std::vector<ShortWay> short_ways;  // used with the GIL held
+
+bool bases_are_immutable(PyTypeObject* type) {
+  PyObject* mro = type->tp_mro;
+  for (Py_ssize_t i = 1; mro != nullptr && i < PyTuple_GET_SIZE(mro); ++i) {
+    const auto* base = reinterpret_cast<PyTypeObject*>(PyTuple_GET_ITEM(mro, i));
+    if ((base->tp_flags & Py_TPFLAGS_HEAPTYPE) && !(base->tp_flags & Py_TPFLAGS_IMMUTABLETYPE)) {
+      return false;
+    }
+  }
+  return mro != nullptr;
+}
 
 bool takes_short_way(PyObject* cls, PyObject* name, bool set) {
   for (const ShortWay& w : short_ways) {
@@ -109,6 +122,7 @@ void set_class_attributes(const py::type& cls, const py::sequence& values) {
         " is not a class whose attributes can be set");
   }
   bool modified = false;
+  const bool may_take_short_way = bases_are_immutable(type);
   for (const py::handle item : values) {
     const auto pair = py::reinterpret_borrow<py::tuple>(item);
     if (pair.size() != 2 || !py::isinstance<py::str>(pair[0])) {
@@ -118,7 +132,7 @@ void set_class_attributes(const py::type& cls, const py::sequence& values) {
     const py::handle value = pair[1];
     const bool set = !value.is_none();
     const bool present = PyDict_Contains(type->tp_dict, name.ptr()) == 1;
-    if (takes_short_way(cls.ptr(), name.ptr(), set)) {
+    if (may_take_short_way && takes_short_way(cls.ptr(), name.ptr(), set)) {
       if (set ? PyDict_SetItem(type->tp_dict, name.ptr(), value.ptr()) < 0
               : present && PyDict_DelItem(type->tp_dict, name.ptr()) < 0) {
         throw py::error_already_set();
@@ -134,7 +148,7 @@ void set_class_attributes(const py::type& cls, const py::sequence& values) {
     }
     std::string after;
     slots_of(type, after);
-    if (before == after) {
+    if (may_take_short_way && before == after) {
       short_ways.push_back({cls.inc_ref().ptr(), name.inc_ref().ptr(), set});
     }
   }
