@@ -200,7 +200,7 @@ def _install() -> None:
             return
         own = torch.Tensor.__dict__
         before = tuple(map(own.get, _NAMES))
-        if before != _before:
+        if len(before) != len(_before) or not all(map(operator.is_, before, _before)):
             _before = before
             _put = [
                 (name, _C.tapped_method(getattr(torch.Tensor, name), kind, _convert))
