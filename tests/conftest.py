@@ -26,15 +26,22 @@ def pytest_configure(config: pytest.Config) -> None:
 _CPP_FIXTURES = {"cpp_tests": "cpp", "cpp_example": "example", "readme_app": "readme_app"}
 
 
+def _projects(item: pytest.Item) -> set[str]:
+    """The C++ projects test `item` needs."""
+    names = getattr(item, "fixturenames", ())
+    return {project for fixture, project in _CPP_FIXTURES.items() if fixture in names}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Puts the tests that need a C++ project last (otherwise in their order): the projects
+    build in the background while the others run, instead of the suite waiting for them at
+    the first such test (on 2 cores, about 30 s of a run from a fresh clone)."""
+    items.sort(key=lambda item: bool(_projects(item)))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Starts building the C++ projects the selected tests need, while the others run."""
-    needed = {
-        project
-        for item in session.items
-        for fixture, project in _CPP_FIXTURES.items()
-        if fixture in getattr(item, "fixturenames", ())
-    }
-    cppbuild.start(sorted(needed))
+    cppbuild.start(sorted(set().union(*map(_projects, session.items))))
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,11 @@
 #include "internal.h"
 
 namespace jittrace::detail {
+
+// The Python number a conversion gives. (This and GuardCheck are outside the anonymous
+// namespace: GuardsAfterTrace::Pending, a member of a class every file sees, holds them.)
+enum class Number { kBool, kInt, kFloat, kComplex };
+
 namespace {
 
 using c10::IValue;
@@ -34,9 +39,6 @@ namespace prim = torch::jit::prim;
 constexpr std::array<const char*, 8> kNames = {"bool",   "int", "float", "item",
                                                "tolist", "len", "index", "iter"};
 constexpr const char* kActual = "{actual}";
-
-// The Python number a conversion gives.
-enum class Number { kBool, kInt, kFloat, kComplex };
 
 // The kind of number `v` is, if it is one.
 std::optional<Number> number_in(const IValue& v) {
@@ -309,20 +311,24 @@ void guard_list(Graph& g, Value* value, const std::vector<int64_t>& sizes,
   });
 }
 
+}  // namespace
+
 // What a guard of a conversion checks: the conversion's kind, what it gave, and what the
 // tensor was then (its sizes, for tolist()).
-struct Check {
+struct GuardCheck {
   Conversion kind;
   IValue observed;
   std::string message;
-  std::optional<Number> number;  // of a conversion to one number
-  std::vector<IValue> leaves;    // of tolist() on a tensor of 1 dim or more, with their
-  Number leaf = Number::kInt;    // kind of number (by the tensor's dtype)
-  std::vector<int64_t> sizes;    // of the tensor (for tolist())
+  std::optional<Number> number{};  // of a conversion to one number
+  std::vector<IValue> leaves{};    // of tolist() on a tensor of 1 dim or more, with their
+  Number leaf = Number::kInt;      // kind of number (by the tensor's dtype)
+  std::vector<int64_t> sizes{};    // of the tensor (for tolist())
 };
 
+namespace {
+
 // The guard's nodes, at the insertion point; `value` is the tensor's traced value.
-void build_guard(Graph& g, Value* value, const Check& check) {
+void build_guard(Graph& g, Value* value, const GuardCheck& check) {
   if (check.kind == Conversion::kLen || check.kind == Conversion::kIter) {
     guard_number(g, emit(g, aten::size, {value, g.insertConstant(int64_t{0})}, c10::IntType::get()),
                  check.observed, check.message);  // aten::size.int
@@ -340,7 +346,7 @@ thread_local GuardsAfterTrace* innermost = nullptr;
 
 struct GuardsAfterTrace::Pending {
   Node* placeholder;
-  Check check;
+  GuardCheck check;
 };
 
 GuardsAfterTrace::GuardsAfterTrace() : outer_(innermost) { innermost = this; }
@@ -386,7 +392,7 @@ bool guard(const at::Tensor& tensor, Conversion kind, const IValue& observed,
            const std::string& message) {
   const std::string prefix = "[guard] " + conversion_name(kind) + ": ";
   if (!tensor.defined()) throw InputError(prefix + "the tensor is undefined");
-  Check check{kind, observed, message};
+  GuardCheck check{kind, observed, message};
   check.leaf = number_of(tensor.scalar_type());
   switch (kind) {
     case Conversion::kBool:
