@@ -23,7 +23,7 @@ namespace jittrace::detail {
 
 // The Python number a conversion gives. (This and GuardCheck are outside the anonymous
 // namespace: GuardsAfterTrace::Pending, a member of a class every file sees, holds them.)
-enum class Number { kBool, kInt, kFloat, kComplex };
+enum class GuardNumber { kBool, kInt, kFloat, kComplex };
 
 namespace {
 
@@ -41,45 +41,45 @@ constexpr std::array<const char*, 8> kNames = {"bool",   "int", "float", "item",
 constexpr const char* kActual = "{actual}";
 
 // The kind of number `v` is, if it is one.
-std::optional<Number> number_in(const IValue& v) {
-  if (v.isBool()) return Number::kBool;
-  if (v.isInt()) return Number::kInt;
-  if (v.isDouble()) return Number::kFloat;
-  if (v.isComplexDouble()) return Number::kComplex;
+std::optional<GuardNumber> number_in(const IValue& v) {
+  if (v.isBool()) return GuardNumber::kBool;
+  if (v.isInt()) return GuardNumber::kInt;
+  if (v.isDouble()) return GuardNumber::kFloat;
+  if (v.isComplexDouble()) return GuardNumber::kComplex;
   return std::nullopt;
 }
 
 // What tolist() gives for a tensor of `dtype` (quantized ones aside).
-Number number_of(c10::ScalarType dtype) {
-  if (dtype == c10::ScalarType::Bool) return Number::kBool;
-  if (c10::isComplexType(dtype)) return Number::kComplex;
-  if (c10::isFloatingType(dtype)) return Number::kFloat;
-  return Number::kInt;
+GuardNumber number_of(c10::ScalarType dtype) {
+  if (dtype == c10::ScalarType::Bool) return GuardNumber::kBool;
+  if (c10::isComplexType(dtype)) return GuardNumber::kComplex;
+  if (c10::isFloatingType(dtype)) return GuardNumber::kFloat;
+  return GuardNumber::kInt;
 }
 
-bool is_number(const IValue& v, Number n) {
+bool is_number(const IValue& v, GuardNumber n) {
   switch (n) {
-    case Number::kBool:
+    case GuardNumber::kBool:
       return v.isBool();
-    case Number::kInt:
+    case GuardNumber::kInt:
       return v.isInt();
-    case Number::kFloat:
+    case GuardNumber::kFloat:
       return v.isDouble();
-    case Number::kComplex:
+    case GuardNumber::kComplex:
       return v.isComplexDouble();
   }
   return false;
 }
 
-const char* number_name(Number n) {
+const char* number_name(GuardNumber n) {
   switch (n) {
-    case Number::kBool:
+    case GuardNumber::kBool:
       return "a bool";
-    case Number::kInt:
+    case GuardNumber::kInt:
       return "an int";
-    case Number::kFloat:
+    case GuardNumber::kFloat:
       return "a float";
-    case Number::kComplex:
+    case GuardNumber::kComplex:
       return "a complex";
   }
   return "a number";
@@ -126,15 +126,15 @@ Value* emit(Graph& g, c10::Symbol kind, at::ArrayRef<Value*> inputs, const c10::
 }
 
 // The number `tensor` gives as a `n`, computed at call time.
-Value* number_from(Graph& g, Value* tensor, Number n) {
+Value* number_from(Graph& g, Value* tensor, GuardNumber n) {
   switch (n) {
-    case Number::kBool:
+    case GuardNumber::kBool:
       return emit(g, aten::Bool, {tensor}, c10::BoolType::get());  // aten::Bool.Tensor
-    case Number::kInt:
+    case GuardNumber::kInt:
       return emit(g, aten::Int, {tensor}, c10::IntType::get());  // aten::Int.Tensor
-    case Number::kFloat:
+    case GuardNumber::kFloat:
       return emit(g, aten::Float, {tensor}, c10::FloatType::get());  // aten::Float.Tensor
-    case Number::kComplex:
+    case GuardNumber::kComplex:
       return g.insert(aten::Complex, {g.insert(aten::item, {tensor})});
   }
   return nullptr;
@@ -152,51 +152,51 @@ Value* number_differs(Graph& g, Value* actual, const IValue& observed) {
 }
 
 // The dtype tolist() is computed in for `n`: one prim::tolist accepts (it takes no half, say).
-c10::ScalarType list_dtype(Number n) {
+c10::ScalarType list_dtype(GuardNumber n) {
   switch (n) {
-    case Number::kBool:
+    case GuardNumber::kBool:
       return c10::ScalarType::Bool;
-    case Number::kInt:
+    case GuardNumber::kInt:
       return c10::ScalarType::Long;
-    case Number::kFloat:
+    case GuardNumber::kFloat:
       return c10::ScalarType::Double;
-    case Number::kComplex:
+    case GuardNumber::kComplex:
       return c10::ScalarType::ComplexDouble;
   }
   return c10::ScalarType::Undefined;
 }
 
 // prim::tolist's code for the element type.
-int64_t list_code(Number n) {
+int64_t list_code(GuardNumber n) {
   switch (n) {
-    case Number::kInt:
+    case GuardNumber::kInt:
       return 0;
-    case Number::kFloat:
+    case GuardNumber::kFloat:
       return 1;
-    case Number::kBool:
+    case GuardNumber::kBool:
       return 2;
-    case Number::kComplex:
+    case GuardNumber::kComplex:
       return 3;
   }
   return 0;
 }
 
-c10::TypePtr number_type(Number n) {
+c10::TypePtr number_type(GuardNumber n) {
   switch (n) {
-    case Number::kBool:
+    case GuardNumber::kBool:
       return c10::BoolType::get();
-    case Number::kInt:
+    case GuardNumber::kInt:
       return c10::IntType::get();
-    case Number::kFloat:
+    case GuardNumber::kFloat:
       return c10::FloatType::get();
-    case Number::kComplex:
+    case GuardNumber::kComplex:
       return c10::ComplexType::get();
   }
   return nullptr;
 }
 
 // `tensor.tolist()` at call time, as `dims`-deep lists of `n` (the tensor must have `dims` dims).
-Value* tolist(Graph& g, Value* tensor, int64_t dims, Number n) {
+Value* tolist(Graph& g, Value* tensor, int64_t dims, GuardNumber n) {
   Value* converted =
       g.insert(aten::to, {tensor, static_cast<int64_t>(list_dtype(n)), false, false});
   c10::TypePtr type = number_type(n);
@@ -208,7 +208,7 @@ Value* tolist(Graph& g, Value* tensor, int64_t dims, Number n) {
 }
 
 // The leaves of `observed` (nested lists of `n`), in order; false if one is not a `n`.
-bool flatten(const IValue& observed, Number n, std::vector<IValue>& leaves) {
+bool flatten(const IValue& observed, GuardNumber n, std::vector<IValue>& leaves) {
   if (observed.isList()) {
     for (const IValue& item : observed.toListRef()) {
       if (!flatten(item, n, leaves)) return false;
@@ -221,7 +221,7 @@ bool flatten(const IValue& observed, Number n, std::vector<IValue>& leaves) {
 }
 
 // A typed list constant of `leaves`, all of them `n`.
-IValue list_of(const std::vector<IValue>& leaves, Number n) {
+IValue list_of(const std::vector<IValue>& leaves, GuardNumber n) {
   auto list = c10::impl::GenericList(number_type(n));
   list.reserve(leaves.size());
   for (const IValue& leaf : leaves) list.push_back(leaf);
@@ -267,7 +267,7 @@ void guard_number(Graph& g, Value* actual, const IValue& observed, const std::st
 // list; TorchScript compares no nested lists). With a NaN among them, only the sizes: NaN would
 // differ from itself on every call.
 void guard_list(Graph& g, Value* value, const std::vector<int64_t>& sizes,
-                const std::vector<IValue>& leaves, Number n, const std::string& message) {
+                const std::vector<IValue>& leaves, GuardNumber n, const std::string& message) {
   const auto dims = static_cast<int64_t>(sizes.size());
   Value* sizes_differ = g.insert(aten::ne, {g.insert(aten::size, {value}), IValue(sizes)});
   bool any_nan = false;
@@ -319,10 +319,10 @@ struct GuardCheck {
   Conversion kind;
   IValue observed;
   std::string message;
-  std::optional<Number> number{};  // of a conversion to one number
-  std::vector<IValue> leaves{};    // of tolist() on a tensor of 1 dim or more, with their
-  Number leaf = Number::kInt;      // kind of number (by the tensor's dtype)
-  std::vector<int64_t> sizes{};    // of the tensor (for tolist())
+  std::optional<GuardNumber> number{};   // of a conversion to one number
+  std::vector<IValue> leaves{};          // of tolist() on a tensor of 1 dim or more, with their
+  GuardNumber leaf = GuardNumber::kInt;  // kind of number (by the tensor's dtype)
+  std::vector<int64_t> sizes{};          // of the tensor (for tolist())
 };
 
 namespace {
@@ -396,14 +396,14 @@ bool guard(const at::Tensor& tensor, Conversion kind, const IValue& observed,
   check.leaf = number_of(tensor.scalar_type());
   switch (kind) {
     case Conversion::kBool:
-      check.number = Number::kBool;
+      check.number = GuardNumber::kBool;
       break;
     case Conversion::kInt:
     case Conversion::kIndex:
-      check.number = Number::kInt;
+      check.number = GuardNumber::kInt;
       break;
     case Conversion::kFloat:
-      check.number = Number::kFloat;
+      check.number = GuardNumber::kFloat;
       break;
     case Conversion::kItem:
       check.number = number_in(observed);
