@@ -495,8 +495,12 @@ std::vector<bool> recorded_by_indexing(
   // Where each conversion's nodes start: past the end when its mark is gone (then guarded).
   std::vector<size_t> starts;
   for (const auto& [tensor, mark] : conversions) {
-    const size_t found = mark ? after.at(*mark) : 0;
-    starts.push_back(!mark ? 0 : found == 0 ? nodes.size() : found);
+    size_t start = 0;
+    if (mark) {
+      start = after.at(*mark);
+      if (start == 0) start = nodes.size();
+    }
+    starts.push_back(start);
   }
   // Up to the next conversion made after more nodes were recorded: the bounds of one slice
   // (x[a:b]) are converted one after the other, then sliced with, so they share a window.
