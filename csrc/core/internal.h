@@ -45,9 +45,10 @@ std::string message_of(const std::exception& e);
 /// While one is alive on a thread, the guards guard() adds to the trace it follows are built
 /// when that trace has returned, not while it runs: during the trace, each guard is one
 /// placeholder node (`prim::Print` of the tensor, kept by dead-code elimination for its side
-/// effect, which keeps the guard's inputs alive and marks where the guard goes). libtorch's
-/// clean-up inside tracer::trace then sees no guard's `If` block: its lint compares each block
-/// with every node of the graph, so blocks made it grow with guards x nodes. Guards added to
+/// effect, which keeps the guard's inputs alive and marks where the guard goes). The clean-up
+/// at the end of the trace then sees no guard's `If` block (libtorch's lint, which runs on
+/// graphs with scope blocks, compares each block with every node of the graph, so blocks made
+/// it grow with guards x nodes; see `record` in trace.cpp). Guards added to
 /// other traces (torch.jit.trace's, a trace nested in this one) are built at once, as before.
 class GuardsAfterTrace {
  public:

@@ -1,8 +1,13 @@
 // Running libtorch's tracer: a trace of one callable into a graph (reading `self`'s state),
 // and free functions made of such traces.
 #include <c10/util/Exception.h>
+#include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/fixup_trace_scope_blocks.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/passes/lower_tuples.h>
+#include <torch/csrc/jit/passes/normalize_ops.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -28,6 +33,7 @@ thread_local NameLookup name_lookup;  // see set_name_lookup
 
 using c10::IValue;
 using torch::jit::Graph;
+using torch::jit::Node;
 using torch::jit::Value;
 
 // ---- The state of `self` ------------------------------------------------------------------------
@@ -105,6 +111,112 @@ void read_from_self(Graph& g, const std::vector<Value*>& stand_ins,
   for (Value* v : stand_ins) offsets.push_back(v->offset());
   std::sort(offsets.rbegin(), offsets.rend());
   for (size_t offset : offsets) g.eraseInput(offset);
+}
+
+// ---- Recording ----------------------------------------------------------------------------------
+// What torch::jit::tracer::trace does, with its exported parts, except for the clean-up at the
+// end. libtorch ends every trace with FixupTraceScopeBlocks, which exists for module-scope blocks
+// (made only while torch.jit._trace._trace_module_map is set) and traced forks (torch.jit.fork in
+// the traced code), and then cleans up the graph: tuple lowering with a dead-code elimination,
+// a second dead-code elimination (each with its own alias analysis) and a lint. On a graph with
+// none of those nodes, the second elimination finds nothing left to remove and the lint is a
+// check of libtorch's own invariants, yet the two were 22 % of the instructions of a two-mode
+// trace of a small Llama (callgrind). So a graph with scope nodes gets libtorch's pass as it is,
+// and any other graph only the tuple lowering and its elimination.
+
+namespace tracer = torch::jit::tracer;
+
+// Makes `input` (of type `type`) the value `value` of the running trace, as libtorch's tracer
+// does with its inputs: tensors are known by the tracer from here on, containers are unpacked
+// into their elements. Returns the input as the traced function gets it: a tensor given twice is
+// a view the second time, so that each input has its own value in the graph.
+IValue declare_input(tracer::TracingState& state, const IValue& input, const c10::TypePtr& type,
+                     Value* value) {
+  value->setType(type);
+  Graph& g = *state.graph;
+  if (type->isSubtypeOf(*c10::TensorType::get())) {
+    at::Tensor tensor = input.toTensor();
+    if (!value->hasDebugName()) value->setDebugName(tensor.name());
+    if (state.hasValue(input)) tensor = tensor.view(tensor.sizes());
+    state.setValue(tensor, value);
+    return tensor;
+  }
+  if (const auto tuple_type = type->cast<c10::TupleType>()) {
+    const auto tuple = input.toTuple();
+    Node* unpack = g.insertNode(g.createTupleUnpack(value));
+    for (size_t i = 0; i < tuple->elements().size(); ++i) {
+      tuple->unsafeSetElement(i, declare_input(state, tuple->elements()[i],
+                                               tuple_type->elements()[i], unpack->outputs()[i]));
+    }
+    return tuple;
+  }
+  if (const auto list_type = type->cast<c10::ListType>()) {
+    auto list = input.toList();
+    Node* unpack = g.insertNode(g.createListUnpack(value, list.size()));
+    for (size_t i = 0; i < list.size(); ++i) {
+      list.set(i, declare_input(state, list.get(i), list_type->getElementType(),
+                                unpack->outputs()[i]));
+    }
+    return list;
+  }
+  if (const auto dict_type = type->cast<c10::DictType>()) {
+    auto dict = input.toGenericDict();
+    for (const auto& entry : dict) {
+      Value* item = g.insert(c10::aten::__getitem__, {value, g.insertConstant(entry.key())});
+      tracer::recordSourceLocation(item->node());
+      dict.insert_or_assign(entry.key(), declare_input(state, entry.value(),
+                                                       dict_type->getValueType(), item));
+    }
+    return dict;
+  }
+  throw TraceError("a traced input must be a tensor, or a tuple, list or dict of them, not " +
+                   type->repr_str());
+}
+
+// Nodes that only libtorch's FixupTraceScopeBlocks turns into TorchScript.
+bool has_scope_nodes(const Graph& g) {
+  return std::any_of(g.nodes().begin(), g.nodes().end(), [](const Node* n) {
+    const auto kind = n->kind();
+    return kind == c10::prim::TracedModuleForward || kind == c10::prim::TracedFork ||
+           kind == c10::prim::TracedAttr;
+  });
+}
+
+// Runs `fn` on `inputs` while libtorch's tracer records it, and returns the graph.
+std::shared_ptr<Graph> record(std::vector<IValue> inputs,
+                              const std::function<torch::jit::Stack(torch::jit::Stack)>& fn,
+                              std::function<std::string(const torch::autograd::Variable&)> lookup,
+                              bool strict, const std::vector<std::string>& names) {
+  auto state = std::make_shared<tracer::TracingState>();
+  tracer::setTracingState(state);
+  try {
+    const bool named = names.size() >= inputs.size();
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      Value* value = named ? state->graph->addInput(names[i]) : state->graph->addInput();
+      inputs[i] = declare_input(*state, inputs[i], inputs[i].type(), value);
+    }
+    state->lookup_var_name_fn = std::move(lookup);
+    state->strict = strict;
+    state->force_outplace = false;
+    const torch::jit::Stack outputs = fn(std::move(inputs));
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      // libtorch's numbering in its messages about an output it cannot trace
+      state->graph->registerOutput(state->getOutput(outputs[i], outputs.size() - i));
+    }
+  } catch (...) {
+    tracer::setTracingState(nullptr);
+    throw;
+  }
+  tracer::setTracingState(nullptr);
+  std::shared_ptr<Graph> graph = state->graph;
+  if (torch::jit::getInlineEverythingMode()) torch::jit::Inline(*graph);
+  if (has_scope_nodes(*graph)) {
+    torch::jit::FixupTraceScopeBlocks(graph, /*self=*/nullptr);
+  } else {
+    torch::jit::LowerSimpleTuples(graph);  // and eliminates dead code
+  }
+  torch::jit::NormalizeOps(graph);
+  return graph;
 }
 
 // libtorch's tracer rejects reading a tensor that requires grad when it is not an input or a
@@ -192,9 +304,7 @@ std::shared_ptr<Graph> trace_graph(const std::string& prefix, const Method& meth
 
   std::shared_ptr<Graph> graph;
   try {
-    graph = torch::jit::tracer::trace(std::move(traceable), traced_fn, lookup_name, strict,
-                                      /*force_outplace=*/false, /*self=*/nullptr, names)
-                .first->graph;
+    graph = record(std::move(traceable), traced_fn, lookup_name, strict, names);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

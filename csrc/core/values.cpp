@@ -2,7 +2,6 @@
 // messages, mixed containers traced in tuple form, and TorchScript names.
 #include <c10/util/Exception.h>
 #include <torch/csrc/jit/ir/ir.h>
-#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/lower_tuples.h>
 
 #include <cctype>
@@ -357,8 +356,7 @@ void adapt_graph_inputs(Graph& g, const std::vector<IValue>& originals, size_t o
   }
   if (changed) {
     auto graph = g.shared_from_this();
-    torch::jit::LowerSimpleTuples(graph);
-    torch::jit::EliminateDeadCode(graph);
+    torch::jit::LowerSimpleTuples(graph);  // and eliminates dead code
   }
 }
 
