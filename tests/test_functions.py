@@ -75,6 +75,49 @@ def test_save_and_reload(tmp_path):
     assert torch.equal(torch.jit.load(str(tmp_path / "relu2.pt"))(x), torch.relu(x))
 
 
+def test_the_graph_keeps_only_what_the_output_needs():
+    def f(x, pair):
+        x.sum()  # computed and dropped, as are the sizes read
+        return x * x.size(0) + pair[0]
+
+    x = torch.randn(3)
+    traced = jit_trace(f, x, (x, x))
+    kinds = [n.kind() for n in traced.graph.nodes()]
+    assert "aten::sum" not in kinds
+    assert kinds.count("aten::size") == 1
+    y = torch.randn(5)
+    assert torch.equal(traced(y, (y, y)), f(y, (y, y)))
+
+
+def _double(x):
+    return x * 2
+
+
+class _Forking(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 3)
+
+    def forward(self, x):
+        return torch.jit.wait(torch.jit.fork(self.linear, x)).relu()
+
+
+def test_forks_in_the_traced_code_become_torchscript_forks(tmp_path):
+    def f(x):
+        return torch.jit.wait(torch.jit.fork(_double, x)) + 1
+
+    x = torch.randn(3)
+    traced = jit_trace(f, x)
+    assert [n.kind() for n in traced.graph.findAllNodes("prim::fork")] == ["prim::fork"]
+    assert torch.equal(traced(x), f(x))
+    mod = _Forking()
+    traced_mod = jit_trace(mod, x)
+    for method in (traced_mod.trainforward, traced_mod.evalforward):
+        assert method.graph.findAllNodes("prim::fork")
+    torch.jit.save(traced_mod, str(tmp_path / "fork.pt"))
+    assert torch.equal(torch.jit.load(str(tmp_path / "fork.pt"))(x), mod(x))
+
+
 def test_list_input_stack():
     traced = jit_trace(torch.stack, [torch.tensor(1.0), torch.tensor(2.0)])
     assert torch.equal(traced([torch.tensor(3.0), torch.tensor(4.0)]), torch.tensor([3.0, 4.0]))
