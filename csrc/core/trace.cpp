@@ -7,7 +7,9 @@
 #include <torch/csrc/jit/passes/fixup_trace_scope_blocks.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/passes/lower_tuples.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/normalize_ops.h>
+#include <torch/csrc/jit/runtime/operator.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -182,6 +184,53 @@ bool has_scope_nodes(const Graph& g) {
   });
 }
 
+// Whether `n` computes its outputs from its inputs and nothing else: an operator that reads
+// its inputs by its schema (no `!` on any argument, no conservative alias analysis), or one of
+// the prims the tracer records to build and take apart values. A node with side effects is kept
+// whatever it does, and so is not asked.
+bool is_pure(const Node* n) {
+  switch (n->kind()) {
+    case c10::prim::Constant:
+    case c10::prim::ListConstruct:
+    case c10::prim::ListUnpack:
+    case c10::prim::TupleConstruct:
+    case c10::prim::TupleUnpack:
+    case c10::prim::DictConstruct:
+    case c10::prim::NumToTensor:
+    case c10::prim::GetAttr:
+    case c10::prim::device:
+    case c10::prim::dtype:
+      return true;
+    default:
+      break;
+  }
+  if (!n->kind().is_aten()) return false;
+  const torch::jit::Operator* op = n->maybeOperator();
+  return op != nullptr && !op->schema().is_mutable() &&
+         op->aliasAnalysisKind() == c10::AliasAnalysisKind::FROM_SCHEMA;
+}
+
+// Removes the nodes of `graph` that nothing needs, as libtorch's EliminateDeadCode does. That
+// one builds an alias analysis of the whole graph (half its cost on a trace), which only a node
+// that writes to memory without side effects of its own needs: such a node is live when it
+// writes to memory something live reads. A flat graph without one (most traces) loses the same
+// nodes to one backward sweep, which sees each node after all its users: a node without side
+// effects whose outputs nothing uses is dead. Any other graph gets libtorch's.
+void eliminate_dead_code(const std::shared_ptr<Graph>& graph) {
+  for (const Node* n : graph->nodes()) {
+    if (!n->blocks().empty() || (!n->hasSideEffects() && !is_pure(n))) {
+      torch::jit::EliminateDeadCode(graph);
+      return;
+    }
+  }
+  for (auto it = graph->nodes().rbegin(); it != graph->nodes().rend();) {
+    Node* n = *it++;  // the iterator moves on before `n` may be destroyed
+    const bool used = std::any_of(n->outputs().begin(), n->outputs().end(),
+                                  [](const Value* v) { return v->hasUses(); });
+    if (!used && !n->hasSideEffects()) n->destroy();
+  }
+}
+
 // Runs `fn` on `inputs` while libtorch's tracer records it, and returns the graph.
 std::shared_ptr<Graph> record(std::vector<IValue> inputs,
                               const std::function<torch::jit::Stack(torch::jit::Stack)>& fn,
@@ -213,7 +262,8 @@ std::shared_ptr<Graph> record(std::vector<IValue> inputs,
   if (has_scope_nodes(*graph)) {
     torch::jit::FixupTraceScopeBlocks(graph, /*self=*/nullptr);
   } else {
-    torch::jit::LowerSimpleTuples(graph);  // and eliminates dead code
+    torch::jit::LowerSimpleTuples(graph->block());
+    eliminate_dead_code(graph);
   }
   torch::jit::NormalizeOps(graph);
   return graph;
