@@ -89,6 +89,18 @@ def test_the_graph_keeps_only_what_the_output_needs():
     assert torch.equal(traced(y, (y, y)), f(y, (y, y)))
 
 
+def test_a_write_through_a_view_stays_in_the_graph():
+    def f(x):
+        y = x * 1
+        y[:2].mul_(10)  # the result of mul_ is unused: it counts only by what it writes
+        return y
+
+    x = torch.ones(4)
+    traced = jit_trace(f, x)
+    assert "aten::mul_" in [n.kind() for n in traced.graph.nodes()]
+    assert torch.equal(traced(torch.full((3,), 2.0)), torch.tensor([20.0, 20.0, 2.0]))
+
+
 def _double(x):
     return x * 2
 
