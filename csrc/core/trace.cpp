@@ -4,10 +4,10 @@
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/fixup_trace_scope_blocks.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/passes/lower_tuples.h>
-#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/normalize_ops.h>
 #include <torch/csrc/jit/runtime/operator.h>
 
@@ -124,7 +124,7 @@ void read_from_self(Graph& g, const std::vector<Value*>& stand_ins,
 // none of those nodes, the second elimination finds nothing left to remove and the lint is a
 // check of libtorch's own invariants, yet the two were 22 % of the instructions of a two-mode
 // trace of a small Llama (callgrind). So a graph with scope nodes gets libtorch's pass as it is,
-// and any other graph only the tuple lowering and its elimination.
+// and any other graph only the tuple lowering and one elimination (eliminate_dead_code).
 
 namespace tracer = torch::jit::tracer;
 
@@ -156,8 +156,8 @@ IValue declare_input(tracer::TracingState& state, const IValue& input, const c10
     auto list = input.toList();
     Node* unpack = g.insertNode(g.createListUnpack(value, list.size()));
     for (size_t i = 0; i < list.size(); ++i) {
-      list.set(i, declare_input(state, list.get(i), list_type->getElementType(),
-                                unpack->outputs()[i]));
+      list.set(
+          i, declare_input(state, list.get(i), list_type->getElementType(), unpack->outputs()[i]));
     }
     return list;
   }
@@ -166,8 +166,8 @@ IValue declare_input(tracer::TracingState& state, const IValue& input, const c10
     for (const auto& entry : dict) {
       Value* item = g.insert(c10::aten::__getitem__, {value, g.insertConstant(entry.key())});
       tracer::recordSourceLocation(item->node());
-      dict.insert_or_assign(entry.key(), declare_input(state, entry.value(),
-                                                       dict_type->getValueType(), item));
+      dict.insert_or_assign(entry.key(),
+                            declare_input(state, entry.value(), dict_type->getValueType(), item));
     }
     return dict;
   }
