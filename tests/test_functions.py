@@ -77,16 +77,16 @@ def test_save_and_reload(tmp_path):
 
 def test_the_graph_keeps_only_what_the_output_needs():
     def f(x, pair):
-        x.sum()  # computed and dropped, as are the sizes read
+        x.sum()  # computed and dropped
         return x * x.size(0) + pair[0]
 
     x = torch.randn(3)
-    traced = jit_trace(f, x, (x, x))
+    traced = jit_trace(f, x, (x, x))  # the same tensor given three times
     kinds = [n.kind() for n in traced.graph.nodes()]
     assert "aten::sum" not in kinds
     assert kinds.count("aten::size") == 1
-    y = torch.randn(5)
-    assert torch.equal(traced(y, (y, y)), f(y, (y, y)))
+    y, z = torch.randn(5), torch.randn(5)
+    assert torch.equal(traced(y, (z, z)), f(y, (z, z)))  # each place stays an input of its own
 
 
 def test_a_write_through_a_view_stays_in_the_graph():
