@@ -82,6 +82,10 @@ class GuardsAfterTrace {
 std::shared_ptr<torch::jit::Graph> trace_graph(const std::string& prefix, const Method& method,
                                                bool strict, torch::jit::Module* self);
 
+/// Removes the nodes of a traced `graph` that nothing needs, as libtorch's EliminateDeadCode
+/// does, without its alias analysis where no node needs one (see trace.cpp).
+void eliminate_dead_code(const std::shared_ptr<torch::jit::Graph>& graph);
+
 /// Adds `graph`, traced with `self`, to `self`'s class as method `name`.
 void add_method(torch::jit::Module& self, const std::string& name,
                 std::shared_ptr<torch::jit::Graph> graph);

@@ -179,8 +179,7 @@ IValue declare_input(tracer::TracingState& state, const IValue& input, const c10
 bool has_scope_nodes(const Graph& g) {
   return std::any_of(g.nodes().begin(), g.nodes().end(), [](const Node* n) {
     const auto kind = n->kind();
-    return kind == c10::prim::TracedModuleForward || kind == c10::prim::TracedFork ||
-           kind == c10::prim::TracedAttr;
+    return kind == c10::prim::TracedModuleForward || kind == c10::prim::TracedFork;
   });
 }
 
@@ -208,27 +207,6 @@ bool is_pure(const Node* n) {
   const torch::jit::Operator* op = n->maybeOperator();
   return op != nullptr && !op->schema().is_mutable() &&
          op->aliasAnalysisKind() == c10::AliasAnalysisKind::FROM_SCHEMA;
-}
-
-// Removes the nodes of `graph` that nothing needs, as libtorch's EliminateDeadCode does. That
-// one builds an alias analysis of the whole graph (half its cost on a trace), which only a node
-// that writes to memory without side effects of its own needs: such a node is live when it
-// writes to memory something live reads. A flat graph without one (most traces) loses the same
-// nodes to one backward sweep, which sees each node after all its users: a node without side
-// effects whose outputs nothing uses is dead. Any other graph gets libtorch's.
-void eliminate_dead_code(const std::shared_ptr<Graph>& graph) {
-  for (const Node* n : graph->nodes()) {
-    if (!n->blocks().empty() || (!n->hasSideEffects() && !is_pure(n))) {
-      torch::jit::EliminateDeadCode(graph);
-      return;
-    }
-  }
-  for (auto it = graph->nodes().rbegin(); it != graph->nodes().rend();) {
-    Node* n = *it++;  // the iterator moves on before `n` may be destroyed
-    const bool used = std::any_of(n->outputs().begin(), n->outputs().end(),
-                                  [](const Value* v) { return v->hasUses(); });
-    if (!used && !n->hasSideEffects()) n->destroy();
-  }
 }
 
 // Runs `fn` on `inputs` while libtorch's tracer records it, and returns the graph.
@@ -277,6 +255,27 @@ bool is_constant_requiring_grad(const std::string& message) {
 }
 
 }  // namespace
+
+// libtorch's EliminateDeadCode builds an alias analysis of the whole graph (half its cost on a
+// trace), which only a node that writes to memory without side effects of its own needs: such a
+// node is live when it writes to memory something live reads. A flat graph without one (most
+// traces) loses the same nodes to one backward sweep, which sees each node after all its users:
+// a node without side effects whose outputs nothing uses is dead. Any other graph gets
+// libtorch's.
+void eliminate_dead_code(const std::shared_ptr<Graph>& graph) {
+  for (const Node* n : graph->nodes()) {
+    if (!n->blocks().empty() || (!n->hasSideEffects() && !is_pure(n))) {
+      torch::jit::EliminateDeadCode(graph);
+      return;
+    }
+  }
+  for (auto it = graph->nodes().rbegin(); it != graph->nodes().rend();) {
+    Node* n = *it++;  // the iterator moves on before `n` may be destroyed
+    const bool used = std::any_of(n->outputs().begin(), n->outputs().end(),
+                                  [](const Value* v) { return v->hasUses(); });
+    if (!used && !n->hasSideEffects()) n->destroy();
+  }
+}
 
 NameLookup set_name_lookup(NameLookup lookup) {
   std::swap(lookup, name_lookup);

@@ -356,7 +356,8 @@ void adapt_graph_inputs(Graph& g, const std::vector<IValue>& originals, size_t o
   }
   if (changed) {
     auto graph = g.shared_from_this();
-    torch::jit::LowerSimpleTuples(graph);  // and eliminates dead code
+    torch::jit::LowerSimpleTuples(graph->block());
+    eliminate_dead_code(graph);
   }
 }
 
