@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from jittrace import _guards, jit_trace, jit_trace_module
 from jittrace._guards import Guard, guarding
 from jittrace._interface import info_of
+from jittrace._taps import tapped
 from torch import nn
 
 # The traced code here converts tensors on purpose: each conversion warns, as it should.
@@ -379,7 +380,7 @@ def test_tracer_warnings_keep_the_users_line():
 
 
 def _tensor_methods():
-    return {name: torch.Tensor.__dict__.get(name, "missing") for name in _guards._METHODS}
+    return {name: torch.Tensor.__dict__.get(name, "missing") for name in _guards.METHODS}
 
 
 def test_torch_jit_trace_outside_guarding_is_unchanged():
@@ -393,11 +394,12 @@ def test_torch_jit_trace_outside_guarding_is_unchanged():
 
     reference = traced_by_torch()
     assert "RaiseException" not in reference[0]
-    # Inside a guarding context on another thread: this thread's torch.jit.trace is untouched.
+    # Inside a guarding context on another thread, taps in place: this thread's torch.jit.trace
+    # is untouched.
     inside, done = threading.Event(), threading.Event()
 
     def hold():
-        with guarding(lambda: TRACE):
+        with tapped(), guarding(lambda: TRACE):
             inside.set()
             done.wait(30)
 
@@ -517,8 +519,9 @@ def test_set_class_attributes_does_what_setattr_and_delattr_do():
 
 
 def test_a_method_someone_puts_on_torch_tensor_stays_and_is_tapped_next_time():
-    """A method of torch.Tensor replaced while guarding is open stays after it (the others go
-    back), and the next trace taps the new one: its guard still comes, and it still runs."""
+    """A method of torch.Tensor replaced while the taps are in place stays after they go (the
+    others go back), and the next trace taps the new one: its guard still comes, and it still
+    runs."""
     before = _tensor_methods()
     original = torch.Tensor.__dict__["__len__"]
     calls = []
@@ -528,7 +531,8 @@ def test_a_method_someone_puts_on_torch_tensor_stays_and_is_tapped_next_time():
         return original(self)
 
     try:
-        with guarding(lambda: TRACE):
+        with tapped():
+            assert torch.Tensor.__dict__["__len__"] is not original
             torch.Tensor.__len__ = their_len
         assert torch.Tensor.__dict__["__len__"] is their_len
         assert {n: m for n, m in _tensor_methods().items() if n != "__len__"} == {

@@ -22,7 +22,7 @@ from torch.overrides import TorchFunctionMode
 from . import _C
 from ._errors import user_location
 
-__all__ = ["following_devices"]
+__all__ = ["TAP", "following_devices"]
 
 # The getset descriptor (from TensorBase: torch.Tensor's own attribute may be the tap below):
 # its __get__ is what the mode sees.
@@ -53,7 +53,7 @@ class _FollowDevices(TorchFunctionMode):
 
 
 class _Tap:
-    """``torch.Tensor.device`` while jittrace traces without a report: reads as the getset
+    """``torch.Tensor.device`` while jittrace traces (see _taps): reads as the getset
     descriptor does, and the first read on a thread that is tracing puts the mode in place (at
     the bottom of that thread's mode stack, so that modes the traced code enters and leaves
     keep their order). Until then the trace runs without a mode: a TorchFunctionMode sends every
@@ -71,10 +71,9 @@ class _Tap:
         return device
 
 
-_TAP = _Tap()
+#: What torch.Tensor.device is while jittrace traces (see _taps).
+TAP = _Tap()
 _local = threading.local()
-_tap_lock = threading.Lock()
-_tap_users = 0
 
 
 class following_devices:  # a context manager named as one used like a function
@@ -94,13 +93,11 @@ class following_devices:  # a context manager named as one used like a function
     def __enter__(self) -> None:
         if self.stamp:
             self.start()
-        _install_tap()
         self.outer = getattr(_local, "scope", None)  # a trace attempted from traced code
         _local.scope = self
 
     def __exit__(self, *exc: object) -> None:
         _local.scope = self.outer
-        _remove_tap()
         self.stop()
 
     def start(self) -> None:
@@ -126,19 +123,3 @@ class following_devices:  # a context manager named as one used like a function
         for mode in reversed(above):
             torch.overrides._push_mode(mode)  # type: ignore[no-untyped-call]
         self.mode = None
-
-
-def _install_tap() -> None:
-    global _tap_users
-    with _tap_lock:
-        _tap_users += 1
-        if _tap_users == 1:
-            torch.Tensor.device = _TAP  # type: ignore[assignment]
-
-
-def _remove_tap() -> None:
-    global _tap_users
-    with _tap_lock:
-        _tap_users -= 1
-        if _tap_users == 0:
-            del torch.Tensor.device  # TensorBase's descriptor again

@@ -36,7 +36,7 @@ from torch.autograd.function import Function, FunctionCtx
 
 from ._errors import InputError, user_location
 
-__all__ = ["HOW", "How", "InlinedFunction", "autograd_functions", "check", "how_of"]
+__all__ = ["HOW", "How", "InlinedFunction", "autograd_functions", "check", "how_of", "tap"]
 
 #: What a trace does with custom autograd Functions (see the module docstring).
 How: TypeAlias = Literal["refuse", "inline"]
@@ -93,14 +93,12 @@ class autograd_functions:  # a context manager named as one used like a function
         self._checked: set[int] = set()  # ids of the graphs already checked
 
     def __enter__(self) -> autograd_functions:
-        _install()
         self.outer = getattr(_local, "scope", None)  # a trace attempted from traced code
         _local.scope = self
         return self
 
     def __exit__(self, *exc: object) -> None:
         _local.scope = self.outer
-        _remove()
 
     def check(self, api: str, traces: Sequence[Any], what: Any) -> None:
         """Looks at the core's records of traces (``Trace``): with ``"refuse"``, a
@@ -249,10 +247,7 @@ def _forward(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 
 
 _local = threading.local()
-_lock = threading.Lock()
-_users = 0
-# What Function's class dict held for "apply" before the wrapper went in (torch's classmethod),
-# put back exactly when the last trace ends.
+# What Function's class dict held for "apply" before the wrapper went in (torch's classmethod).
 _saved: Any = None
 
 
@@ -272,19 +267,9 @@ def _apply(cls: type, *args: Any, **kwargs: Any) -> Any:
 _WRAPPED: classmethod[Any, ..., Any] = classmethod(_apply)
 
 
-def _install() -> None:
-    global _users, _saved
-    with _lock:
-        _users += 1
-        if _users == 1:
-            _saved = Function.__dict__["apply"]
-            Function.apply = _WRAPPED  # type: ignore[assignment,method-assign]
-
-
-def _remove() -> None:
-    global _users
-    with _lock:
-        _users -= 1
-        if _users == 0:
-            # _saved stays: another thread may be inside _apply still.
-            Function.apply = _saved  # type: ignore[method-assign]
+def tap(torch_apply: Any) -> classmethod[Any, ..., Any]:
+    """What Function's class dict holds for "apply" while jittrace traces (see _taps), given
+    what it held before (torch's classmethod), which the wrapper calls everywhere else."""
+    global _saved
+    _saved = torch_apply  # stays after the taps go: another thread may be inside _apply still
+    return _WRAPPED

@@ -7,16 +7,15 @@ the trace keeps the branch it took for every later input. While jittrace traces 
 without jittrace, and the core appends to the trace TorchScript that recomputes the value from
 the inputs on every call and raises, naming the line, when it differs.
 
-The conversions are caught by methods put on ``torch.Tensor`` only while some ``guarding``
-context is open (a TorchFunctionMode would send every tensor operation through Python, which
-doubles the time to trace small code). They are C++ callables, which add no Python frame, and
-they act only on a thread that is inside ``guarding`` and tracing: ``torch.jit.trace`` in other
-threads, or outside jittrace, behaves as before.
+The conversions are caught by methods put on ``torch.Tensor`` only while jittrace traces (see
+_taps; a TorchFunctionMode would send every tensor operation through Python, which doubles the
+time to trace small code). They are C++ callables, which add no Python frame, and they act only
+on a thread that is inside ``guarding`` and tracing: ``torch.jit.trace`` in other threads, or
+outside jittrace, behaves as before.
 """
 
 from __future__ import annotations
 
-import operator
 import reprlib
 import sys
 import threading
@@ -29,7 +28,7 @@ import torch
 from . import _C
 from ._errors import user_frame
 
-__all__ = ["KINDS", "Guard", "guarding", "settle"]
+__all__ = ["KINDS", "METHODS", "Guard", "guarding", "settle", "taps"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ KINDS: dict[str, tuple[str, str]] = {
 }
 
 # The methods of torch.Tensor that convert to Python, and the kind each one is.
-_METHODS = {
+METHODS = {
     "__bool__": "bool",
     "__int__": "int",
     "__float__": "float",
@@ -177,52 +176,14 @@ def settle() -> None:
             scope.found.append(guard)
 
 
-# How many guarding contexts use the taps, and what is put on torch.Tensor while one does. Every
-# trace opens one, so this is kept short: _C.set_class_attributes changes torch.Tensor's __dict__
-# without type.__setattr__'s update of the slots of each subclass, which these names' slots (they
-# look the name up on each call) do not need: about 1 us in all, against 13 us. The taps are
-# made again only when torch.Tensor's own methods changed since (TensorBase, which holds the
-# others, is immutable).
-_lock = threading.Lock()
-_users = 0
-_NAMES = tuple(_METHODS)
-_before: tuple[Any, ...] = ()  # torch.Tensor's own attribute of each name (None: inherited)
-_put: list[tuple[str, Any]] = []  # (name, tapped method) for those
-_tapped: list[Any] = []  # the tapped methods alone, in that order
-_back: list[tuple[str, Any]] = []  # (name, attribute before or None: delete)
-
-
-def _install() -> None:
-    global _users, _before, _put, _tapped, _back
-    with _lock:
-        _users += 1
-        if _users > 1:
-            return
-        own = torch.Tensor.__dict__
-        before = tuple(map(own.get, _NAMES))
-        if len(before) != len(_before) or not all(map(operator.is_, before, _before)):
-            _before = before
-            _put = [
-                (name, _C.tapped_method(getattr(torch.Tensor, name), kind, _convert))
-                for name, kind in _METHODS.items()
-            ]
-            _tapped = [tap for _, tap in _put]
-            _back = list(zip(_NAMES, before, strict=True))
-        _C.set_class_attributes(torch.Tensor, _put)
-
-
-def _remove() -> None:
-    global _users
-    with _lock:
-        _users -= 1
-        if _users > 0:
-            return
-        own = torch.Tensor.__dict__
-        if all(map(operator.is_, map(own.get, _NAMES), _tapped)):
-            _C.set_class_attributes(torch.Tensor, _back)
-        else:  # a method replaced again by someone else since stays theirs
-            mine = {name for name, tap in _put if own.get(name) is tap}
-            _C.set_class_attributes(torch.Tensor, [item for item in _back if item[0] in mine])
+def taps(cls: type) -> list[tuple[str, Any]]:
+    """The conversion methods put on `cls` (torch.Tensor) while jittrace traces (see _taps):
+    each calls what `cls` has under its name now and, on a thread that is tracing, hands the
+    result to ``_convert``. C++ callables: they add no Python frame."""
+    return [
+        (name, _C.tapped_method(getattr(cls, name), kind, _convert))
+        for name, kind in METHODS.items()
+    ]
 
 
 class guarding:  # a context manager named as one used like a function
@@ -250,10 +211,8 @@ class guarding:  # a context manager named as one used like a function
 
     def __enter__(self) -> list[Guard]:
         self.scope.outer = getattr(_local, "scope", None)
-        _install()
         _local.scope = self.scope
         return self.scope.found
 
     def __exit__(self, *exc: object) -> None:
         _local.scope = self.scope.outer
-        _remove()

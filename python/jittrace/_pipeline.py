@@ -32,6 +32,7 @@ from ._functions import InlinedFunction
 from ._guards import Guard, guarding, settle
 from ._interface import Interface, Trace, TracedFunction, TraceInfo, attach, info_of, install
 from ._options import Options
+from ._taps import tapped
 from ._torchscript import (
     compiled_methods,
     non_persistent_buffers,
@@ -277,9 +278,10 @@ def _trace(
                 raise InputError(f"[{api}] {check.where} names {name!r}, which is not traced")
             where = check.label(api, name).removeprefix(f"[{api}] ")
             _fits(api, eager[name], f"{where}: {target.what(name)}", example)
-    # The set-up: devices taken from tensors follow them; with a report, warnings are recorded
-    # and device constants stamped with the user's line.
-    # Each value the traced code takes from a traced tensor becomes a guard (see _guards).
+    # The set-up: the taps through which the parts below see the traced code go on torch's
+    # classes once (see _taps); devices taken from tensors follow them; with a report, warnings
+    # are recorded and device constants stamped with the user's line; each value the traced
+    # code takes from a traced tensor becomes a guard (see _guards).
     reporting = options.report is not None
     module = target.module
 
@@ -288,6 +290,7 @@ def _trace(
 
     with (
         _report.recording_warnings(caught) if reporting else _NOTHING,
+        tapped(),
         following_devices(stamp=reporting),
         guarding(describe) if options.guards else _NOTHING as found,
         _functions.autograd_functions(options.autograd_functions) as functions,

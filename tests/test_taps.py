@@ -1,0 +1,109 @@
+"""The taps jittrace puts on torch's classes while it traces (jittrace._taps, _C.class_taps)."""
+
+from __future__ import annotations
+
+import jittrace
+import pytest
+import torch
+from jittrace import _C, _guards, _taps
+from jittrace._taps import tapped
+
+NAMES = (*_guards.METHODS, "device")
+APPLY = torch.autograd.Function.__dict__["apply"]
+
+
+def _own(cls, names):
+    return {name: cls.__dict__.get(name, "missing") for name in names}
+
+
+def test_tapped_puts_every_tap_on_and_everything_back():
+    tensor_before = _own(torch.Tensor, NAMES)
+    with tapped():
+        tensor_during = _own(torch.Tensor, NAMES)
+        assert all(tensor_during[n] is not tensor_before[n] for n in NAMES)
+        assert torch.Tensor.__dict__["device"] is jittrace._devices.TAP
+        assert torch.autograd.Function.__dict__["apply"] is not APPLY
+        with tapped():  # nested (a trace in traced code): the inner one leaves them on
+            pass
+        assert _own(torch.Tensor, NAMES) == tensor_during
+        x = torch.tensor([1.0, 2.0])  # outside a trace, the taps do what torch's methods do
+        assert bool(x.sum() > 0) and len(x) == 2 and int(x[1]) == 2 and x.tolist() == [1.0, 2.0]
+        assert x.device == torch.device("cpu") and [float(v) for v in x] == [1.0, 2.0]
+    assert _own(torch.Tensor, NAMES) == tensor_before
+    assert "device" not in torch.Tensor.__dict__  # TensorBase's descriptor again
+    assert torch.autograd.Function.__dict__["apply"] is APPLY
+
+
+def test_class_taps_make_again_only_when_the_class_changed():
+    class Base:
+        def size(self):
+            return 1
+
+    made = []
+
+    def make(cls, before):
+        made.append(before)
+        inner = cls.size
+        return [("size", lambda self: inner(self) * 10), ("extra", lambda self: "tapped")]
+
+    install, remove = _C.class_taps(Base, ["size", "extra"], make)
+    original = Base.__dict__["size"]
+    for _ in range(2):
+        install()
+        assert Base().size() == 10 and Base().extra() == "tapped"
+        remove()
+        assert Base.__dict__["size"] is original and "extra" not in Base.__dict__
+    assert made == [(original, None)]  # made once, from the class's own attributes
+
+    def theirs(self):
+        return 2
+
+    Base.size = theirs  # someone patched it: the next install taps theirs
+    install()
+    assert Base().size() == 20
+    assert made[-1] == (theirs, None)
+    Base.extra = lambda self: "mine"  # replaced while tapped: stays after remove
+    remove()
+    assert Base.__dict__["size"] is theirs and Base().extra() == "mine"
+
+
+def test_class_taps_refuse_what_they_cannot_do():
+    with pytest.raises(jittrace.InputError, match="int is not a class whose attributes"):
+        _C.class_taps(int, ["x"], lambda cls, before: [("x", 1)])
+
+    class Plain:
+        pass
+
+    wrong, _ = _C.class_taps(Plain, ["a", "b"], lambda cls, before: [("b", 1), ("a", 2)])
+    with pytest.raises(jittrace.InputError, match="a \\(name, tap\\) pair for each name"):
+        wrong()
+    short, remove = _C.class_taps(Plain, ["a", "b"], lambda cls, before: [("a", 1)])
+    with pytest.raises(jittrace.InputError, match="a \\(name, tap\\) pair for each name"):
+        short()
+    assert "a" not in Plain.__dict__ and "b" not in Plain.__dict__
+    remove()  # never made: nothing to put back
+    assert "a" not in Plain.__dict__
+
+
+def test_a_failing_install_leaves_no_tap_and_the_next_trace_works(monkeypatch):
+    tensor_before = _own(torch.Tensor, NAMES)
+
+    class Target:
+        pass
+
+    good = _C.class_taps(Target, ["mark"], lambda cls, before: [("mark", "tapped")])
+
+    def fail(cls, before):
+        raise RuntimeError("cannot make this tap")
+
+    monkeypatch.setattr(_taps, "_CLASSES", (good, _C.class_taps(Target, ["other"], fail)))
+    with pytest.raises(RuntimeError, match="cannot make this tap"), tapped():
+        pass
+    assert "mark" not in Target.__dict__ and _taps._users == 0
+    monkeypatch.undo()
+    with pytest.warns(torch.jit.TracerWarning, match="Python boolean"):
+        traced = jittrace.jit_trace(lambda x: x * 2 if x.sum() > 0 else x, torch.ones(2))
+    assert torch.equal(traced(torch.ones(2)), torch.full((2,), 2.0))
+    with pytest.raises(torch.jit.Error, match="gave True when traced"):
+        traced(-torch.ones(2))
+    assert _own(torch.Tensor, NAMES) == tensor_before and _taps._users == 0
