@@ -182,7 +182,7 @@ def test_a_trace_without_conversions_is_unchanged():
         return torch.relu(x) * y + x.shape[0]
 
     x, y = torch.randn(3), torch.randn(3)
-    with guarding(lambda: TRACE) as found:
+    with tapped(), guarding(lambda: TRACE) as found:
         guarded = jit_trace(plain, x, y, guards=False)
     unguarded = jit_trace(plain, x, y)
     assert found == []
@@ -223,7 +223,7 @@ class Gate(nn.Module):
 
 
 def test_a_guard_on_a_parameter_reads_the_weights_loaded_later():
-    with guarding(lambda: TRACE) as found:
+    with tapped(), guarding(lambda: TRACE) as found:
         traced = jit_trace_module(Gate().eval(), forward=torch.ones(2), guards=False)
     assert [g.kind for g in found] == ["bool", "bool"]  # train and eval mode
     x = torch.ones(2)
@@ -270,7 +270,7 @@ def _torch_jit_bytes(traced) -> bytes:
 
 
 def test_guards_survive_saving_loading_and_freezing(tmp_path):
-    with guarding(lambda: TRACE):
+    with tapped(), guarding(lambda: TRACE):
         traced = jit_trace_module(Gate().eval(), forward=torch.ones(2), guards=False)
         function = jit_trace(int_of_size, torch.ones(3), guards=False)
     for how, module in saved_and_loaded(traced, tmp_path):
@@ -295,7 +295,7 @@ def test_freezing_keeps_a_guard_on_the_input():
         def forward(self, x):
             return x[: len(x) - 1]
 
-    with guarding(lambda: TRACE):
+    with tapped(), guarding(lambda: TRACE):
         traced = jit_trace_module(Sized().eval(), forward=torch.ones(3), guards=False)
     frozen = torch.jit.freeze(traced.eval())
     assert torch.equal(frozen(torch.arange(3.0)), torch.arange(2.0))
@@ -305,7 +305,7 @@ def test_freezing_keeps_a_guard_on_the_input():
 
 @pytest.mark.slow
 def test_guards_survive_loading_in_cpp(cpp_tests, tmp_path):
-    with guarding(lambda: TRACE):
+    with tapped(), guarding(lambda: TRACE):
         traced = jit_trace(len_of, torch.ones(3), guards=False)
     model, inputs, outputs = tmp_path / "m.pt", tmp_path / "in.pt", tmp_path / "out.pt"
     jittrace.save(traced, str(model))
@@ -341,7 +341,7 @@ def test_a_conversion_inside_torch_counts_at_the_users_line():
         def forward(self, x):
             return self.bn(x)  # in train mode, F.batch_norm checks the batch size with bool()
 
-    with guarding(lambda: TRACE) as found:
+    with tapped(), guarding(lambda: TRACE) as found:
         traced = jit_trace_module(
             Net().train(), forward=torch.randn(3, 2), respect_mode=False, guards=False
         )
@@ -358,7 +358,7 @@ def test_a_tensor_subclass_conversion_is_guarded_once():
         def forward(self, x):
             return x * 2 if self.on else x
 
-    with guarding(lambda: TRACE) as found:
+    with tapped(), guarding(lambda: TRACE) as found:
         jit_trace_module(Flag(), forward=torch.ones(1), respect_mode=False, guards=False)
     assert [g.kind for g in found] == ["bool"]
 
@@ -368,7 +368,7 @@ def test_tracer_warnings_keep_the_users_line():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if guarded:
-                with guarding(lambda: TRACE):
+                with tapped(), guarding(lambda: TRACE):
                     jit_trace(len_of, torch.ones(3), guards=False)
             else:
                 jit_trace(len_of, torch.ones(3))
@@ -445,7 +445,7 @@ def test_an_exception_in_the_traced_code_puts_torch_tensor_back():
             raise ValueError("from the traced code")
         return x
 
-    with pytest.raises(ValueError, match="from the traced code"), guarding(lambda: TRACE):
+    with pytest.raises(ValueError, match="from the traced code"), tapped(), guarding(lambda: TRACE):
         jit_trace(fails, torch.ones(2), guards=False)
     assert _tensor_methods() == before
     assert torch.Tensor.__bool__ is bool_before
@@ -549,9 +549,9 @@ def test_a_method_someone_puts_on_torch_tensor_stays_and_is_tapped_next_time():
 
 
 def test_nested_contexts_record_in_the_innermost():
-    with guarding(lambda: ("outer", None)) as outer:
+    with tapped(), guarding(lambda: ("outer", None)) as outer:
         jit_trace(by_sign, torch.ones(3), guards=False)
-        with guarding(lambda: ("inner", None)) as inner:
+        with tapped(), guarding(lambda: ("inner", None)) as inner:
             jit_trace(len_of, torch.ones(3), guards=False)
         jit_trace(int_of_size, torch.ones(3), guards=False)
     assert [(g.kind, g.label) for g in outer] == [("bool", "outer"), ("int", "outer")]
@@ -560,7 +560,7 @@ def test_nested_contexts_record_in_the_innermost():
 
 def test_conversions_outside_a_trace_behave_as_before():
     x = torch.tensor([1.0, 2.0])
-    with guarding(lambda: TRACE) as found:
+    with tapped(), guarding(lambda: TRACE) as found:
         assert bool(x.sum() > 0) is True
         assert len(x) == 2 and int(x[1]) == 2 and float(x[0]) == 1.0
         assert x.tolist() == [1.0, 2.0] and x[0].item() == 1.0

@@ -34,6 +34,20 @@ def test_tapped_puts_every_tap_on_and_everything_back():
     assert torch.autograd.Function.__dict__["apply"] is APPLY
 
 
+def test_a_trace_without_guards_leaves_the_conversions_alone():
+    conversions = _own(torch.Tensor, _guards.METHODS)
+    with tapped(guards=False):
+        assert _own(torch.Tensor, _guards.METHODS) == conversions
+        assert torch.Tensor.__dict__["device"] is jittrace._devices.TAP
+        assert torch.autograd.Function.__dict__["apply"] is not APPLY
+        with tapped():  # another trace, with guards: its conversions go on, and off after it
+            assert _own(torch.Tensor, _guards.METHODS) != conversions
+        assert _own(torch.Tensor, _guards.METHODS) == conversions
+        assert torch.Tensor.__dict__["device"] is jittrace._devices.TAP
+    assert "device" not in torch.Tensor.__dict__
+    assert torch.autograd.Function.__dict__["apply"] is APPLY
+
+
 def test_class_taps_make_again_only_when_the_class_changed():
     class Base:
         def size(self):
@@ -54,6 +68,14 @@ def test_class_taps_make_again_only_when_the_class_changed():
         remove()
         assert Base.__dict__["size"] is original and "extra" not in Base.__dict__
     assert made == [(original, None)]  # made once, from the class's own attributes
+    install()
+    install()  # counted: the taps stay until the last remove
+    remove()
+    assert Base().size() == 10
+    remove()
+    assert Base.__dict__["size"] is original
+    remove()  # one more than installs: nothing to do
+    assert Base.__dict__["size"] is original and "extra" not in Base.__dict__
 
     def theirs(self):
         return 2
@@ -96,14 +118,18 @@ def test_a_failing_install_leaves_no_tap_and_the_next_trace_works(monkeypatch):
     def fail(cls, before):
         raise RuntimeError("cannot make this tap")
 
-    monkeypatch.setattr(_taps, "_CLASSES", (good, _C.class_taps(Target, ["other"], fail)))
+    monkeypatch.setattr(_taps, "_ALL", (good, _C.class_taps(Target, ["other"], fail)))
     with pytest.raises(RuntimeError, match="cannot make this tap"), tapped():
         pass
-    assert "mark" not in Target.__dict__ and _taps._users == 0
+    assert "mark" not in Target.__dict__
+    good[0]()  # its count went back to 0: the next install puts the tap on again
+    assert Target.__dict__["mark"] == "tapped"
+    good[1]()
+    assert "mark" not in Target.__dict__
     monkeypatch.undo()
     with pytest.warns(torch.jit.TracerWarning, match="Python boolean"):
         traced = jittrace.jit_trace(lambda x: x * 2 if x.sum() > 0 else x, torch.ones(2))
     assert torch.equal(traced(torch.ones(2)), torch.full((2,), 2.0))
     with pytest.raises(torch.jit.Error, match="gave True when traced"):
         traced(-torch.ones(2))
-    assert _own(torch.Tensor, NAMES) == tensor_before and _taps._users == 0
+    assert _own(torch.Tensor, NAMES) == tensor_before

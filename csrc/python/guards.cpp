@@ -177,11 +177,13 @@ void set_class_attributes(const py::type& cls, const py::sequence& values) {
   set_attributes(cls, type, attributes);
 }
 
-// The taps jittrace._taps puts on one class while jittrace traces: install() puts them in the
-// class's __dict__, made by `make(cls, before)` again whenever the class's own attributes under
-// those names are not what they were when the taps were last made (someone patched one);
-// remove() puts back what each name held before, except where the tap was replaced since (that
-// stays). In C++ because every trace does both: about 1 us, against 5 us in Python.
+// The taps jittrace._taps puts on one class while jittrace traces, counted: the first install()
+// puts them in the class's __dict__, made by `make(cls, before)` again whenever the class's own
+// attributes under those names are not what they were when the taps were last made (someone
+// patched one); the last remove() puts back what each name held before, except where the tap
+// was replaced since (that stays). In C++ because every trace does both: about 1 us, against
+// 5 us in Python. The caller holds a lock: the GIL alone does not make these atomic (`make`
+// and the values a dict change drops run Python).
 class ClassTaps {
  public:
   ClassTaps(const py::type& cls, const std::vector<std::string>& names, py::function make)
@@ -190,15 +192,21 @@ class ClassTaps {
   }
 
   void install() {
+    if (users_ > 0) {
+      ++users_;
+      return;
+    }
     bool current = made_;
     for (size_t i = 0; current && i < names_.size(); ++i) current = own(i) == before_[i].ptr();
     if (!current) remake();
     std::vector<Attribute> put;
     for (size_t i = 0; i < names_.size(); ++i) put.emplace_back(names_[i], taps_[i]);
     set_attributes(cls_, type_, put);
+    users_ = 1;
   }
 
   void remove() {
+    if (users_ == 0 || --users_ > 0) return;
     std::vector<Attribute> back;
     for (size_t i = 0; made_ && i < names_.size(); ++i) {
       if (own(i) == taps_[i].ptr()) back.emplace_back(names_[i], before_[i]);
@@ -249,6 +257,7 @@ class ClassTaps {
   std::vector<py::object> before_;  // the class's own attribute of each name when made (or null)
   std::vector<py::object> taps_;
   bool made_ = false;
+  int users_ = 0;  // installs not yet removed
 };
 
 }  // namespace
@@ -304,10 +313,11 @@ void init_guards(py::module_& m) {
                               py::cpp_function([taps] { taps->remove(); }));
       },
       py::arg("cls"), py::arg("names"), py::arg("make"),
-      "The taps jittrace._taps puts on class `cls` while jittrace traces: (install, remove). "
-      "make(cls, before) returns [(name, tap), ...] for `names`, in order, given the class's own "
-      "attribute of each (None: inherited); install() puts the taps on, made again when those "
-      "changed since; remove() puts back what was there, except where a tap was replaced since.");
+      "The taps jittrace._taps puts on class `cls` while jittrace traces: (install, remove), "
+      "counted. make(cls, before) returns [(name, tap), ...] for `names`, in order, given the "
+      "class's own attribute of each (None: inherited); the first install() puts the taps on, "
+      "made again when those changed since; the last remove() puts back what was there, except "
+      "where a tap was replaced since.");
 
   m.def("set_class_attributes", &set_class_attributes, py::arg("cls"), py::arg("values"),
         "Sets each (name, value) of `values` as an attribute of class `cls`, or deletes it for a "

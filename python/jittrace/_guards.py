@@ -187,7 +187,8 @@ def taps(cls: type) -> list[tuple[str, Any]]:
 
 
 class guarding:  # a context manager named as one used like a function
-    """Guards the values that traces run on this thread inside the context take from tensors.
+    """Guards the values that traces run on this thread inside the context take from tensors,
+    while the taps are on (``_taps.tapped()``: every jittrace trace with guards opens it).
 
     Args:
         describe: returns the method and mode being traced (``("forward", "eval")``; a

@@ -290,7 +290,7 @@ def _trace(
 
     with (
         _report.recording_warnings(caught) if reporting else _NOTHING,
-        tapped(),
+        tapped(options.guards),
         following_devices(stamp=reporting),
         guarding(describe) if options.guards else _NOTHING as found,
         _functions.autograd_functions(options.autograd_functions) as functions,
