@@ -455,69 +455,6 @@ def test_an_exception_in_the_traced_code_puts_torch_tensor_back():
     assert len(found) == 1
 
 
-def test_set_class_attributes_does_what_setattr_and_delattr_do():
-    """_C.set_class_attributes, which puts the taps on torch.Tensor: after the first time of a
-    name it skips type.__setattr__'s slot update when that would change no slot, so each
-    change must still show on instances of subclasses, in code the interpreter specialized."""
-    from jittrace import _C
-
-    class Base:
-        def __len__(self):
-            return 1
-
-    class Sub(Base):
-        pass
-
-    def size(obj):  # called often enough to be specialized
-        return len(obj), obj.__len__()
-
-    original = Base.__dict__["__len__"]
-    obj = Sub()
-    for n in range(2, 6):
-        assert size(obj) == (1, 1)
-        _C.set_class_attributes(Base, [("__len__", lambda self, n=n: n)])
-        assert [size(obj) for _ in range(50)][-1] == (n, n)
-        _C.set_class_attributes(Base, [("__len__", original)])
-    assert Base.__dict__["__len__"] is original
-
-    class Plain:  # no __len__: setting one changes the class's slot, every time
-        pass
-
-    for n in range(3):
-        _C.set_class_attributes(Plain, [("__len__", lambda self, n=n: n)])
-        assert len(Plain()) == n
-        _C.set_class_attributes(Plain, [("__len__", None)])  # None deletes
-        assert "__len__" not in Plain.__dict__
-        with pytest.raises(TypeError, match="has no len"):
-            len(Plain())
-
-    # A class whose base may change takes type.__setattr__ every time: deleting its own __len__
-    # after its base lost one must leave it without len(), as delattr does.
-    class Mutable:
-        def __len__(self):
-            return 1
-
-    class Child(Mutable):
-        def __len__(self):
-            return 2
-
-    def child_len(self):
-        return 3
-
-    for _ in range(2):  # the second time would take the short way, were Mutable immutable
-        _C.set_class_attributes(Child, [("__len__", None)])
-        _C.set_class_attributes(Child, [("__len__", child_len)])
-    del Mutable.__len__
-    _C.set_class_attributes(Child, [("__len__", None)])
-    with pytest.raises(TypeError, match="has no len"):
-        len(Child())
-
-    with pytest.raises(jittrace.InputError, match="int is not a class whose attributes"):
-        _C.set_class_attributes(int, [("x", 1)])
-    with pytest.raises(jittrace.InputError, match="a \\(name, value\\) pair"):
-        _C.set_class_attributes(Plain, [("x", 1, 2)])
-
-
 def test_a_method_someone_puts_on_torch_tensor_stays_and_is_tapped_next_time():
     """A method of torch.Tensor replaced while the taps are in place stays after they go (the
     others go back), and the next trace taps the new one: its guard still comes, and it still

@@ -133,3 +133,71 @@ def test_a_failing_install_leaves_no_tap_and_the_next_trace_works(monkeypatch):
     with pytest.raises(torch.jit.Error, match="gave True when traced"):
         traced(-torch.ones(2))
     assert _own(torch.Tensor, NAMES) == tensor_before
+
+
+def test_class_taps_do_what_setattr_and_delattr_do():
+    """After the first time of a name, the taps skip type.__setattr__'s slot update when that
+    would change no slot, so each change must still show on instances of subclasses, in code
+    the interpreter specialized."""
+
+    class Base:
+        def __len__(self):
+            return 1
+
+    class Sub(Base):
+        pass
+
+    def size(obj):  # called often enough to be specialized
+        return len(obj), obj.__len__()
+
+    current = [0]
+    install, remove = _C.class_taps(
+        Base, ["__len__"], lambda cls, before: [("__len__", lambda self: current[0])]
+    )
+    original = Base.__dict__["__len__"]
+    obj = Sub()
+    for n in range(2, 6):
+        assert size(obj) == (1, 1)
+        current[0] = n
+        install()
+        assert [size(obj) for _ in range(50)][-1] == (n, n)
+        remove()
+    assert Base.__dict__["__len__"] is original
+
+    class Plain:  # no __len__: setting one changes the class's slot, every time
+        pass
+
+    install, remove = _C.class_taps(
+        Plain, ["__len__"], lambda cls, before: [("__len__", lambda self: current[0])]
+    )
+    for n in range(3):
+        current[0] = n
+        install()
+        assert len(Plain()) == n
+        remove()  # deletes: Plain had none
+        assert "__len__" not in Plain.__dict__
+        with pytest.raises(TypeError, match="has no len"):
+            len(Plain())
+
+    # A class whose base may change takes type.__setattr__ every time: deleting its tap after
+    # its base lost __len__ must leave it without len(), as delattr does.
+    class Mutable:
+        def __len__(self):
+            return 1
+
+    class Child(Mutable):
+        pass
+
+    install, remove = _C.class_taps(
+        Child, ["__len__"], lambda cls, before: [("__len__", lambda self: 3)]
+    )
+    for _ in range(2):  # the second time would take the short way, were Mutable immutable
+        install()
+        assert len(Child()) == 3
+        remove()
+        assert len(Child()) == 1
+    del Mutable.__len__
+    install()
+    remove()
+    with pytest.raises(TypeError, match="has no len"):
+        len(Child())

@@ -121,11 +121,10 @@ bool takes_short_way(PyObject* cls, PyObject* name, bool set) {
 // One (name, value) of set_attributes: a null value deletes the name.
 using Attribute = std::pair<py::handle, py::handle>;
 
-PyTypeObject* settable_class(const py::type& cls, const char* api) {
+PyTypeObject* settable_class(const py::type& cls) {
   auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
   if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || (type->tp_flags & Py_TPFLAGS_IMMUTABLETYPE)) {
-    throw InputError("[guard] " + std::string(api) + ": " +
-                     std::string(py::str(cls.attr("__qualname__"))) +
+    throw InputError("[guard] class_taps: " + std::string(py::str(cls.attr("__qualname__"))) +
                      " is not a class whose attributes can be set");
   }
   return type;
@@ -164,19 +163,6 @@ void set_attributes(const py::type& cls, PyTypeObject* type, const std::vector<A
   if (modified) PyType_Modified(type);
 }
 
-void set_class_attributes(const py::type& cls, const py::sequence& values) {
-  auto* type = settable_class(cls, "set_class_attributes");
-  std::vector<Attribute> attributes;
-  for (const py::handle item : values) {
-    const auto pair = py::reinterpret_borrow<py::tuple>(item);
-    if (pair.size() != 2 || !py::isinstance<py::str>(pair[0])) {
-      throw InputError("[guard] set_class_attributes: each item must be a (name, value) pair");
-    }
-    attributes.emplace_back(pair[0], pair[1].is_none() ? py::handle() : pair[1]);
-  }
-  set_attributes(cls, type, attributes);
-}
-
 // The taps jittrace._taps puts on one class while jittrace traces, counted: the first install()
 // puts them in the class's __dict__, made by `make(cls, before)` again whenever the class's own
 // attributes under those names are not what they were when the taps were last made (someone
@@ -187,7 +173,7 @@ void set_class_attributes(const py::type& cls, const py::sequence& values) {
 class ClassTaps {
  public:
   ClassTaps(const py::type& cls, const std::vector<std::string>& names, py::function make)
-      : cls_(cls), type_(settable_class(cls, "class_taps")), make_(std::move(make)) {
+      : cls_(cls), type_(settable_class(cls)), make_(std::move(make)) {
     for (const auto& name : names) names_.emplace_back(py::str(name));
   }
 
@@ -318,11 +304,6 @@ void init_guards(py::module_& m) {
       "class's own attribute of each (None: inherited); the first install() puts the taps on, "
       "made again when those changed since; the last remove() puts back what was there, except "
       "where a tap was replaced since.");
-
-  m.def("set_class_attributes", &set_class_attributes, py::arg("cls"), py::arg("values"),
-        "Sets each (name, value) of `values` as an attribute of class `cls`, or deletes it for a "
-        "value of None, as setattr / delattr do, at a fraction of their cost where they would "
-        "change no slot of cls or its subclasses (checked on the first time of each name).");
 }
 
 }  // namespace jittrace::python

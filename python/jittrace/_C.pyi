@@ -54,7 +54,6 @@ def recorded_by_indexing(
 def tapped_method(
     original: Callable[..., Any], kind: str, hook: Callable[[torch.Tensor, str, Any], Any]
 ) -> Callable[..., Any]: ...
-def set_class_attributes(cls: type, values: Sequence[tuple[str, object | None]]) -> None: ...
 def class_taps(
     cls: type,
     names: Sequence[str],
